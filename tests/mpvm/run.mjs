@@ -1,0 +1,61 @@
+// Runs MicroPython-compatible test modules on the real MicroPython 1.27 VM
+// (official WebAssembly port) under node.
+//
+//   node tests/mpvm/run.mjs [--list] tests/portable/test_x.py ...
+//
+// The board filesystem is laid out as on a charger (DESIGN §2): firmware/ at
+// /board and protocols/ at /board/protocols; the test modules and their
+// helpers (tests/portable) at /tests. driver.py then imports each module and
+// runs its test_ functions, printing one "@@mpvm {json}" line per test.
+// Exit status: 0 all passed, 1 some failed, 2 the VM could not run them.
+import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, "..", "..");
+
+function mount(mp, src, dst) {
+  try { mp.FS.mkdir(dst); } catch (e) { /* exists */ }
+  for (const name of fs.readdirSync(src)) {
+    if (name === "__pycache__" || name.startsWith(".")) continue;
+    const s = path.join(src, name);
+    const d = dst + "/" + name;
+    if (fs.statSync(s).isDirectory()) mount(mp, s, d);
+    else if (name.endsWith(".py") || name.endsWith(".json")) mp.FS.writeFile(d, fs.readFileSync(s));
+  }
+}
+
+const modules = process.argv.slice(2).map((p) => path.basename(p, ".py"));
+if (modules.length === 0) {
+  console.error("usage: node tests/mpvm/run.mjs tests/portable/test_x.py ...");
+  process.exit(2);
+}
+
+let mp;
+try {
+  mp = await loadMicroPython({
+    stdout: (line) => console.log(line),
+    stderr: (line) => console.error(line),
+  });
+} catch (e) {
+  console.error("mpvm: could not start the MicroPython VM: " + e);
+  process.exit(2);
+}
+mount(mp, path.join(repo, "firmware"), "/board");
+mount(mp, path.join(repo, "protocols"), "/board/protocols");
+mount(mp, path.join(repo, "tests", "portable"), "/tests");
+mp.FS.writeFile("/tests/_driver.py", fs.readFileSync(path.join(here, "driver.py")));
+
+try {
+  mp.runPython(
+    "import sys\nsys.path.insert(0, '/tests')\nsys.path.insert(0, '/board')\n" +
+    "import _driver\n_driver.main(" + JSON.stringify(modules) + ")\n"
+  );
+} catch (e) {
+  console.error("mpvm: driver crashed: " + e.message);
+  process.exit(2);
+}
+const failed = mp.runPython("import _driver\n_driver.FAILED") ;
+process.exit(failed ? 1 : 0);
