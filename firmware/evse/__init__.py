@@ -1,0 +1,1 @@
+# The charger control core: pure, driven by Controller.tick(); see controller.py.
