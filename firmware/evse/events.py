@@ -66,39 +66,8 @@ C = const(6)
 D = const(7)
 REC_FIELDS = const(8)
 
-# Event codes (u8). A later step may move this table into protocols/ so the
-# gateway shares it: keep it a plain table. Arguments a, b, c, d as noted.
-EV_BOOT = const(1)              # a = reset cause (0 power-on, 1 watchdog, 2 soft, 3 other)
-EV_SETTINGS_CORRUPT = const(2)  # settings.json unreadable or values refused; defaults used
-EV_SETTING_CHANGED = const(3)   # a = settings.key_index(key), b = new value if an int, c = source
-EV_PLUG_IN = const(4)           # EV connected (A -> B)
-EV_UNPLUG = const(5)            # EV disconnected (-> A)
-EV_STATE = const(6)             # a = from state, b = to state (session state codes)
-EV_SESSION_START = const(7)     # charging session begins
-EV_SESSION_END = const(8)       # a = energy_wh, b = reason
-EV_FAULT = const(9)             # a = fault code
-EV_FAULT_CLEARED = const(10)    # a = fault code
-EV_OVERRIDE_START = const(11)   # AG-12; a = cause (button / link command)
-EV_OVERRIDE_END = const(12)     # AG-12; a = cause
-EV_LIMIT = const(13)            # T7-LOG: a = source, b = asked_ma, c = applied_ma, d = reason
-EV_FAILSAFE_ENTER = const(14)   # AG-11: link silent; a = failsafe_current_ma
-EV_FAILSAFE_EXIT = const(15)    # AG-11: gateway back and limits re-sent
-EV_DELAY_START = const(16)      # UK-11 / AG-13: a = delay_s, b = cause
-EV_DELAY_END = const(17)        # a = 1 if cut short (override), else 0
-EV_POWER_RESTORED = const(18)   # AG-13: boot after a power loss, idle first
-EV_COMMAND = const(19)          # a = command, b = result
-EV_LOG_RESET = const(20)        # events.bin was unreadable: seq restarted at 1
-
-NAMES = {
-    EV_BOOT: "BOOT", EV_SETTINGS_CORRUPT: "SETTINGS_CORRUPT",
-    EV_SETTING_CHANGED: "SETTING_CHANGED", EV_PLUG_IN: "PLUG_IN", EV_UNPLUG: "UNPLUG",
-    EV_STATE: "STATE", EV_SESSION_START: "SESSION_START", EV_SESSION_END: "SESSION_END",
-    EV_FAULT: "FAULT", EV_FAULT_CLEARED: "FAULT_CLEARED",
-    EV_OVERRIDE_START: "OVERRIDE_START", EV_OVERRIDE_END: "OVERRIDE_END",
-    EV_LIMIT: "LIMIT", EV_FAILSAFE_ENTER: "FAILSAFE_ENTER", EV_FAILSAFE_EXIT: "FAILSAFE_EXIT",
-    EV_DELAY_START: "DELAY_START", EV_DELAY_END: "DELAY_END",
-    EV_POWER_RESTORED: "POWER_RESTORED", EV_COMMAND: "COMMAND", EV_LOG_RESET: "LOG_RESET",
-}
+# Event codes are the link's (protocols/link_messages.py EV_* and EVENTS): one
+# table for the firmware, the gateway and the tools that read events.bin.
 
 
 def _u32(buf, off):

@@ -6,6 +6,7 @@ import struct
 from evse import events
 from evse.events import EventLog
 from mpunit import raises
+from protocols import link_messages as lm
 
 
 class _Board:
@@ -46,31 +47,30 @@ def test_record_and_header_sizes():
     assert struct.calcsize("<4sBBHIIHHI") == 24
 
 
-def test_event_codes_unique_u8_and_named():
-    codes = [getattr(events, n) for n in dir(events) if n.startswith("EV_")]
+def test_event_codes_are_the_links_u8_table():
+    codes = [getattr(lm, n) for n in dir(lm) if n.startswith("EV_")]
     assert len(codes) >= 20
     assert len(set(codes)) == len(codes)
     for code in codes:
         assert 0 < code < 256
-        assert code in events.NAMES
-    assert len(events.NAMES) == len(codes)
-    assert events.NAMES[events.EV_LIMIT] == "LIMIT"
+        assert code in lm.EVENTS
+    assert lm.EVENTS[lm.EV_LIMIT_APPLIED][0] == "limit_applied"
 
 
 def test_t7_log_record_fields_round_trip():
     """T7-LOG: a control request is logged with source, asked, applied and reason."""
     log = EventLog(_Board())
-    seq = log.add(1234, events.EV_LIMIT, 3, 32000, 16000, -7)
+    seq = log.add(1234, lm.EV_LIMIT_APPLIED, 3, 32000, 16000, -7)
     out = _rec()
     assert log.get(seq, out) == 1
-    assert out == [seq, 1234, events.FLAG_UPTIME, events.EV_LIMIT, 3, 32000, 16000, -7]
+    assert out == [seq, 1234, events.FLAG_UPTIME, lm.EV_LIMIT_APPLIED, 3, 32000, 16000, -7]
 
 
 def test_time_flag_uptime_until_the_wall_clock_is_synced():
     log = EventLog(_Board())
-    s1 = log.add(5, events.EV_BOOT, 0)
+    s1 = log.add(5, lm.EV_BOOT, 0)
     log.wall_clock = 1
-    s2 = log.add(1767225600, events.EV_STATE, 1, 2)
+    s2 = log.add(1767225600, lm.EV_STATE, 1, 2)
     out = _rec()
     log.get(s1, out)
     assert out[events.FLAGS] == events.FLAG_UPTIME and out[events.TIME] == 5
@@ -81,7 +81,7 @@ def test_time_flag_uptime_until_the_wall_clock_is_synced():
 def test_time_beyond_2038_keeps_its_full_u32():
     log = EventLog(_Board())
     log.wall_clock = 1
-    seq = log.add(0xF0000000, events.EV_BOOT)
+    seq = log.add(0xF0000000, lm.EV_BOOT)
     out = _rec()
     log.get(seq, out)
     assert out[events.TIME] == 0xF0000000
@@ -89,7 +89,7 @@ def test_time_beyond_2038_keeps_its_full_u32():
 
 def test_arguments_saturate_to_i32():
     log = EventLog(_Board())
-    seq = log.add(0, events.EV_SESSION_END, 1 << 40, -(1 << 40), 0x7FFFFFFF, -0x80000000)
+    seq = log.add(0, lm.EV_SESSION_STOP, 1 << 40, -(1 << 40), 0x7FFFFFFF, -0x80000000)
     out = _rec()
     log.get(seq, out)
     assert out[events.A:] == [0x7FFFFFFF, -0x80000000, 0x7FFFFFFF, -0x80000000]
@@ -108,12 +108,12 @@ def test_design_4_sequence_numbers_continue_across_reboot():
     board = _Board()
     log = EventLog(board)
     assert log.problem is None
-    assert [log.add(i, events.EV_STATE, i) for i in range(3)] == [1, 2, 3]
+    assert [log.add(i, lm.EV_STATE, i) for i in range(3)] == [1, 2, 3]
     log.ack(3)
     log2 = EventLog(board)  # reboot
     assert log2.problem is None
     assert log2.pending_count() == 0
-    assert log2.add(10, events.EV_BOOT) == 4
+    assert log2.add(10, lm.EV_BOOT) == 4
     log3 = EventLog(board)
     assert log3.next_seq == 5
 
@@ -123,14 +123,14 @@ def test_design_4_unacked_events_survive_reboot_until_acked():
     board = _Board()
     log = EventLog(board)
     for i in range(5):
-        log.add(100 + i, events.EV_LIMIT, i, -i, 0, 0)
+        log.add(100 + i, lm.EV_LIMIT_APPLIED, i, -i, 0, 0)
     log.ack(2)
     log2 = EventLog(board)
     assert log2.pending_count() == 3
     assert _seqs(log2) == [3, 4, 5]
     out = _rec()
     assert log2.oldest_unacked(out) == 1
-    assert out == [3, 102, events.FLAG_UPTIME, events.EV_LIMIT, 2, -2, 0, 0]
+    assert out == [3, 102, events.FLAG_UPTIME, lm.EV_LIMIT_APPLIED, 2, -2, 0, 0]
     assert log2.get(2, out) == 0  # acked: gone
     assert log2.get(6, out) == 0  # not yet written
     assert log2.acked_seq == 2
@@ -139,7 +139,7 @@ def test_design_4_unacked_events_survive_reboot_until_acked():
 def test_design_4_ack_is_idempotent():
     log = EventLog(_Board())
     for _ in range(4):
-        log.add(0, events.EV_COMMAND, 1, 0)
+        log.add(0, lm.EV_COMMAND, 1, 0)
     assert log.ack(2) == 2
     assert log.ack(2) == 0
     assert log.ack(1) == 0
@@ -155,7 +155,7 @@ def test_ack_beyond_the_last_seq_is_refused():
     log = EventLog(_Board())
     assert log.ack(0) == 0  # nothing to ack on an empty log, not an error
     assert log.ack(1) == -1
-    log.add(0, events.EV_BOOT)
+    log.add(0, lm.EV_BOOT)
     assert log.ack(2) == -1
     assert log.ack(-1) == -1
     assert log.ack(1 << 32) == -1
@@ -167,7 +167,7 @@ def test_ack_beyond_the_last_seq_is_refused():
 def test_ack_writes_only_when_something_changes():
     board = _Board()
     log = EventLog(board)
-    log.add(0, events.EV_BOOT)
+    log.add(0, lm.EV_BOOT)
     assert board.writes == 1
     log.ack(1)
     assert board.writes == 2
@@ -182,7 +182,7 @@ def test_full_ring_overwrites_the_oldest_unacked_and_counts_it():
     board = _Board()
     log = EventLog(board, capacity=4)
     for i in range(1, 7):
-        assert log.add(i, events.EV_STATE, i) == i
+        assert log.add(i, lm.EV_STATE, i) == i
     assert log.pending_count() == 4
     assert log.dropped == 2
     assert _seqs(log) == [3, 4, 5, 6]
@@ -194,14 +194,14 @@ def test_full_ring_overwrites_the_oldest_unacked_and_counts_it():
     assert log2.ack(1) == 0  # a lost event acked late: nothing to free
     assert log2.acked_seq == 1
     assert log2.ack(4) == 2
-    assert log2.add(7, events.EV_STATE) == 7
+    assert log2.add(7, lm.EV_STATE) == 7
     assert _seqs(log2) == [5, 6, 7]
 
 
 def test_ring_wraps_many_times_and_keeps_order():
     log = EventLog(_Board(), capacity=3, autoflush=False)
     for i in range(1, 50):
-        log.add(i, events.EV_STATE, i)
+        log.add(i, lm.EV_STATE, i)
         if i % 2 == 0:
             log.ack(i - 1)
     assert _seqs(log) == [48, 49]
@@ -214,10 +214,10 @@ def test_sequence_numbers_wrap_modulo_2_32():
     log = EventLog(_Board(), capacity=4)
     log.next_seq = 0xFFFFFFFE
     log.acked_seq = 0xFFFFFFFD
-    assert log.add(0, events.EV_STATE) == 0xFFFFFFFE
-    assert log.add(0, events.EV_STATE) == 0xFFFFFFFF
-    assert log.add(0, events.EV_STATE) == 0
-    assert log.add(0, events.EV_STATE) == 1
+    assert log.add(0, lm.EV_STATE) == 0xFFFFFFFE
+    assert log.add(0, lm.EV_STATE) == 0xFFFFFFFF
+    assert log.add(0, lm.EV_STATE) == 0
+    assert log.add(0, lm.EV_STATE) == 1
     assert _seqs(log) == [0xFFFFFFFE, 0xFFFFFFFF, 0, 1]
     assert log.ack(2) == -1
     assert log.ack(0xFFFFFFFF) == 2
@@ -232,7 +232,7 @@ def _stored_log():
     board = _Board()
     log = EventLog(board, capacity=8)
     for i in range(5):
-        log.add(i, events.EV_STATE, i)
+        log.add(i, lm.EV_STATE, i)
     log.ack(2)
     return board
 
@@ -244,7 +244,7 @@ def _expect_empty_with_problem(board, word):
     assert log.pending_count() == 0
     assert log.next_seq == 1
     assert log.dirty  # the next flush replaces the unreadable file
-    assert log.add(0, events.EV_LOG_RESET) == 1
+    assert log.add(0, lm.EV_LOG_RESET) == 1
     again = EventLog(board, capacity=8)
     assert again.problem is None and _seqs(again) == [1]
 
@@ -313,7 +313,7 @@ def test_autoflush_off_marks_dirty_and_flush_writes_once():
     log = EventLog(board, autoflush=False)
     assert log.flush() == 0
     for i in range(10):
-        log.add(i, events.EV_STATE)
+        log.add(i, lm.EV_STATE)
     assert board.writes == 0 and log.dirty
     assert EventLog(_Board(board.files)).pending_count() == 0  # not yet in flash
     assert log.flush() == 1
@@ -326,7 +326,7 @@ def test_write_failure_keeps_the_log_and_retries():
     board = _Board()
     log = EventLog(board)
     board.fail = True
-    assert log.add(0, events.EV_BOOT) == 1  # the charger is never blocked
+    assert log.add(0, lm.EV_BOOT) == 1  # the charger is never blocked
     assert log.dirty
     assert log.flush() == -1
     board.fail = False
@@ -338,13 +338,13 @@ def test_smaller_capacity_after_update_keeps_the_newest():
     board = _Board()
     log = EventLog(board, capacity=8)
     for i in range(6):
-        log.add(i, events.EV_STATE, i)
+        log.add(i, lm.EV_STATE, i)
     small = EventLog(board, capacity=4)
     assert small.problem is None
     assert _seqs(small) == [3, 4, 5, 6]
     assert small.dropped == 2
     assert small.dirty
-    assert small.add(0, events.EV_BOOT) == 7
+    assert small.add(0, lm.EV_BOOT) == 7
     big = EventLog(board, capacity=16)
     assert _seqs(big) == [4, 5, 6, 7]
     assert big.dropped == 3
@@ -352,12 +352,12 @@ def test_smaller_capacity_after_update_keeps_the_newest():
 
 def test_get_fills_the_callers_list_in_place():
     log = EventLog(_Board())
-    log.add(9, events.EV_COMMAND, 4, 1)
+    log.add(9, lm.EV_COMMAND, 4, 1)
     out = _rec()
     before = id(out)
     assert log.get(1, out) == 1
     assert id(out) == before and len(out) == events.REC_FIELDS
-    assert out[events.CODE] == events.EV_COMMAND and out[events.B] == 1
+    assert out[events.CODE] == lm.EV_COMMAND and out[events.B] == 1
 
 
 def test_capacity_must_fit_the_header():
