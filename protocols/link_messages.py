@@ -138,6 +138,8 @@ SRC_SITE = const(3)
 SRC_FAILSAFE = const(4)
 SRC_WINDOW = const(5)
 SRC_DELAY = const(6)
+SRC_SCHEDULE = const(7)  # the gateway's composite schedule (SCHEDULE), followed offline
+SRC_METER = const(8)  # the meter-fault action (setting meter_fault_action)
 SRC_CSMS = const(16)
 SRC_HEMS = const(17)
 SRC_DNO = const(18)
@@ -178,13 +180,15 @@ FAULT_RCD = const(1)
 FAULT_DIODE = const(2)
 FAULT_CP_SHORT = const(3)  # state E
 FAULT_VENTILATION = const(4)  # state D without CAP_VENTILATION
-FAULT_CONTACTOR = const(5)
+FAULT_WELDED = const(5)  # contactor feedback closed while commanded open
 FAULT_PP = const(6)
 FAULT_METER = const(7)
+FAULT_PILOT = const(8)  # CP readings in no Annex A band for 500 ms
+FAULT_NOT_CLOSED = const(9)  # contactor feedback open while commanded closed
 
 # LIMIT_APPLIED reasons (T7-LOG)
 R_APPLIED = const(0)
-R_CAPPED = const(1)  # a lower limit wins
+R_CAPPED = const(1)  # a lower limit wins; EV_LIMIT_APPLIED.b bits 8-15 = its SRC_*
 R_PAUSED = const(2)  # below 6 A: paused
 R_STEP = const(3)  # quantised to current_step_ma
 R_STALE = const(4)
@@ -192,6 +196,7 @@ R_EXPIRED = const(5)
 R_OVERRIDE = const(6)  # lifted by the manual override
 R_REMOVED = const(7)
 R_INVALID = const(8)
+R_NOT_IN_FORCE = const(9)  # stored, not in force now (failsafe while the link is up, idle schedule)
 
 FW_IDLE = const(0)
 FW_RECEIVING = const(1)

@@ -90,7 +90,7 @@ class Limits:
         self._cache_ma = -1
         self._held_ma = -1  # schedule value last found with a valid wall time
         self.schedule_ma = -1  # the schedule's period in force now (-1 none), before any hold
-        self._hold = False  # UK-11: a schedule rate change waits out the random delay
+        self.schedule_held = False  # UK-11: a schedule rate change waits out the random delay
         self._hold_ma = -1
         # Arbitration results (read them after offered_ma / update).
         self.target_ma = 0  # offered current after steps and the 6 A rule
@@ -194,12 +194,12 @@ class Limits:
         shows the new period, so the controller sees when it changes."""
         if not isinstance(limit_ma, int) or not -1 <= limit_ma <= MAX_OFFER_MA:
             raise ValueError("held schedule limit must be -1..%d mA" % MAX_OFFER_MA)
-        self._hold = True
+        self.schedule_held = True
         self._hold_ma = limit_ma
 
     def release_schedule(self):
         """The delay is over (or cancelled): the period in force applies."""
-        self._hold = False
+        self.schedule_held = False
 
     def limit_ma(self, source):
         """Limit of a source in force at the last arbitration (-1 none), for
@@ -225,7 +225,7 @@ class Limits:
         exp = self._expires_ms
         sched = self._schedule_ma(now_unix_s) if self._sched_n else -1
         self.schedule_ma = sched
-        lim[SRC_SCHEDULE] = self._hold_ma if self._hold else sched
+        lim[SRC_SCHEDULE] = self._hold_ma if self.schedule_held else sched
         lifted = _LIFTED_MASK if override else 0
         best = MAX_OFFER_MA
         binding = SRC_HARDWARE

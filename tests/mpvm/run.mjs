@@ -1,11 +1,12 @@
 // Runs MicroPython-compatible test modules on the real MicroPython 1.27 VM
 // (official WebAssembly port) under node.
 //
-//   node tests/mpvm/run.mjs [--list] tests/portable/test_x.py ...
+//   node tests/mpvm/run.mjs tests/portable/test_x.py ...
 //
 // The board filesystem is laid out as on a charger (DESIGN §2): firmware/ at
 // /board and protocols/ at /board/protocols; the test modules and their
-// helpers (tests/portable) at /tests. driver.py then imports each module and
+// helpers (tests/portable) at /tests; the MicroPython-compatible emulated
+// hardware (sim_hardware/) at /lib/sim_hardware, off the board's tree. driver.py then imports each module and
 // runs its test_ functions, printing one "@@mpvm {json}" line per test.
 // Exit status: 0 all passed, 1 some failed, 2 the VM could not run them.
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
@@ -46,11 +47,13 @@ try {
 mount(mp, path.join(repo, "firmware"), "/board");
 mount(mp, path.join(repo, "protocols"), "/board/protocols");
 mount(mp, path.join(repo, "tests", "portable"), "/tests");
+mp.FS.mkdir("/lib");
+mount(mp, path.join(repo, "sim_hardware"), "/lib/sim_hardware");
 mp.FS.writeFile("/tests/_driver.py", fs.readFileSync(path.join(here, "driver.py")));
 
 try {
   mp.runPython(
-    "import sys\nsys.path.insert(0, '/tests')\nsys.path.insert(0, '/board')\n" +
+    "import sys\nsys.path.insert(0, '/lib')\nsys.path.insert(0, '/tests')\nsys.path.insert(0, '/board')\n" +
     "import _driver\n_driver.main(" + JSON.stringify(modules) + ")\n"
   );
 } catch (e) {

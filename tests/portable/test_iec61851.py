@@ -1,7 +1,6 @@
 # IEC 61851-1 Annex A / Type 2 PP known answers (DESIGN §8), on CPython and the
 # MicroPython VM. Requirement IDs: IEC-STATE, IEC-DIODE, IEC-DUTY, IEC-PP.
 from mpunit import raises
-
 from protocols import iec61851 as iec
 from protocols.iec61851 import (
     PP_INVALID,

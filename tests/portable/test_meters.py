@@ -2,7 +2,6 @@
 # values (issue 2), and its blocks follow the documented rule. Frames were
 # recorded once on CPython with struct + pymodbus 3.16 FramerRTU (CRC).
 from mpunit import raises
-
 from protocols import meters as m
 from protocols import modbus_rtu as rtu
 

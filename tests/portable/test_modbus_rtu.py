@@ -1,7 +1,6 @@
 # Modbus RTU master codec: known answers, each malformed-frame class with its
 # documented result, integer register decoding. Runs on CPython and MicroPython.
 from mpunit import raises
-
 from protocols import modbus_rtu as rtu
 from protocols.crc16 import crc16
 

@@ -30,6 +30,7 @@ import os
 import random
 
 import pytest
+
 from evse.restart import CAUSE_RESTORATION, RandomDelay
 
 ALPHA_SEEDED = 0.001

@@ -1,0 +1,383 @@
+# The charger controller: one tick() wires the pilot, the session table, the
+# limits, the randomised delay, the failsafe, the owner's button and the link
+# (DESIGN §3.2). Pure: the board is injected and is the only way out.
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+from evse import events as events_mod
+from evse import limits as lim
+from evse import restart, session
+from evse import settings as settings_mod
+from evse.failsafe import Failsafe
+from evse.override import PRESS_LONG, PRESS_SHORT, Button
+from evse.pilot import Pilot
+from evse.uplink import WIRE_SOURCE, Uplink, wire_reason
+from evse.windows import TIME_VALID_FROM_S, Windows
+from protocols import iec61851
+from protocols import link_messages as lm
+
+_WELD_DETECT_MS = const(200)  # feedback still closed this long after "open": welded
+_CLOSE_DETECT_MS = const(1000)  # feedback still open this long after "close": failed to close
+_EVENT_FLUSH_MS = const(1000)  # event log writes at most once a second (flash wear)
+
+# session state -> TELEMETRY.session (lm.SESSION_STATES, modelled on OCPP statuses)
+_WIRE_SESSION = (0, 4, 4, 2, 3, 3, 6, 7)
+_WIRE_FINISHING = const(5)
+
+
+class Controller:
+    def __init__(self, board, settings=None):
+        self.board = board
+        now = board.ticks_ms()
+        # AG-13: idle from the very first instant: no PWM offer, contactor open.
+        board.set_contactor(0)
+        board.set_pwm(iec61851.DUTY_X1_PERMILLE)
+        self.duty_permille = iec61851.DUTY_X1_PERMILLE
+        self.contactor = 0
+        self.contactor_since_ms = now
+        self.boot_ms = now
+        self.events = events_mod.EventLog(board, autoflush=False)
+        problem = None
+        if settings is None:
+            settings, problem = settings_mod.load(board)
+        else:
+            settings, errors = settings_mod.validate(settings)
+            if errors:
+                raise ValueError("settings refused: %r" % (errors,))
+        self.settings = settings
+        self.reset_cause = board.reset_cause()
+        self.unix_base_s = 0  # wall clock: unix seconds at unix_base_ms, 0 = never synced
+        self.unix_base_ms = 0
+        self.unix_s = 0  # wall time now (whole seconds), updated once a second
+        self._unix_next_ms = 0
+        self.pilot = Pilot()
+        self.session = session.Session(now)
+        self.limits = lim.Limits(settings["max_current_ma"], settings["site_limit_ma"],
+                                 settings["current_step_ma"], settings["pwm_min_interval_ms"])
+        self.delay = restart.RandomDelay()
+        self.windows = Windows(settings["no_charge_windows"], settings["utc_offset_mode"])
+        self.window_blocked = False
+        self.failsafe = Failsafe(settings["link_timeout_ms"])
+        self._apply_failsafe_current(now)
+        self.button = Button(board.button_pressed())
+        self.override = False  # AG-12: this session charges now, smart limits lifted
+        self.owner_paused = False
+        self.stopped = False  # CMD_STOP: no offer until unplugged
+        self.available = True
+        self.reset_request = -1  # CMD_RESET arg waiting for the contactor to open
+        self.reset_now = -1  # main.py resets the board (0 soft, 1 hard) when >= 0
+        self.session_id = 0  # counts plug-ins since boot
+        self.plugged = False
+        self._sched_seen_ma = -1  # schedule value last seen, for the UK-11 rate-change delay
+        self.fault = 0
+        self.ventilation_refused = False
+        self._last_flush_ms = now
+        self.uplink = Uplink(self, board, now)
+        self.log(lm.EV_BOOT, self.reset_cause)
+        if self.events.problem:
+            self.log(lm.EV_LOG_RESET, 0, 0, self.events.dropped, 0)
+        if problem:
+            self.log(lm.EV_SETTINGS, 1, 0, 0, 0)
+        # AG-13 / UK-11: after power restoration stay idle for a random delay.
+        delay_s = self._start_delay(now, restart.CAUSE_RESTORATION)
+        self.log(lm.EV_POWER_RESTORED, self.reset_cause, 0, delay_s, 0)
+        self.events.flush()
+
+    # --- helpers -------------------------------------------------------------
+
+    def log(self, code, a=0, b=0, c=0, d=0):
+        """Append an event (delivered upstream at least once, events.py)."""
+        if self.unix_s >= TIME_VALID_FROM_S:
+            self.events.wall_clock = 1
+            t = self.unix_s
+        else:
+            self.events.wall_clock = 0
+            t = (self.board.ticks_ms() - self.boot_ms) // 1000
+        return self.events.add(t, code, a, b, c, d)
+
+    def log_limit(self):
+        """T7-LOG: the record of the last limits request, upstream."""
+        L = self.limits
+        self.log(lm.EV_LIMIT_APPLIED, WIRE_SOURCE[L.rec_source] if L.rec_source >= 0 else 0,
+                 wire_reason(L.rec_reason), L.rec_asked_ma, L.rec_applied_ma)
+
+    def _start_delay(self, now_ms, cause):
+        max_s = self.settings["random_delay_max_s"]
+        if not restart.should_delay(self.override, self.limits.dno_active, max_s):
+            return 0
+        delay_s = self.delay.start(now_ms, max_s, self.board.random_u32, cause)
+        if delay_s:
+            self.log(lm.EV_DELAY, 1, cause, delay_s, 0)
+        return delay_s
+
+    def _apply_failsafe_current(self, now_ms):
+        self.limits.set(lim.SRC_FAILSAFE, self.settings["failsafe_current_ma"], now_ms)
+
+    def apply_settings(self, now_ms):
+        """A setting changed over the link (already validated): persist it and
+        hand the new values to the parts that hold them."""
+        s = self.settings
+        settings_mod.save(self.board, s)
+        L = self.limits
+        L.configure(s["current_step_ma"], s["pwm_min_interval_ms"])
+        L.set(lim.SRC_HARDWARE, s["max_current_ma"], now_ms)
+        L.set(lim.SRC_SITE, s["site_limit_ma"], now_ms)
+        self._apply_failsafe_current(now_ms)
+        self.windows.configure(s["no_charge_windows"], s["utc_offset_mode"])
+        self.failsafe.timeout_ms = s["link_timeout_ms"]
+        self.log(lm.EV_SETTINGS, 0, 0, 0, 0)
+        self.uplink.changed = True
+
+    def set_wall_clock(self, unix_ms, now_ms):
+        """TIME_SYNC from the gateway (AG-02)."""
+        self.unix_base_s = unix_ms // 1000
+        self.unix_base_ms = now_ms - unix_ms % 1000
+        self.unix_s = self.unix_base_s + (now_ms - self.unix_base_ms) // 1000
+        self._unix_next_ms = self.unix_base_ms + (self.unix_s - self.unix_base_s + 1) * 1000
+
+    def _clock(self, now_ms):
+        # Whole wall-clock seconds; the long-int arithmetic runs once a second.
+        if self.unix_base_s and now_ms >= self._unix_next_ms:
+            self.unix_s = self.unix_base_s + (now_ms - self.unix_base_ms) // 1000
+            self._unix_next_ms += 1000
+        return self.unix_s
+
+    # --- owner and link requests ---------------------------------------------
+
+    def set_override(self, on, by_link, now_ms):
+        """AG-12: start or end the owner's override; reported upstream."""
+        on = bool(on)
+        if on == self.override:
+            return
+        self.override = on
+        if on:
+            self.owner_paused = False
+            if self.delay.cancel():
+                self.log(lm.EV_DELAY, 0, 1, 0, 0)
+        self.log(lm.EV_OVERRIDE, int(on), int(by_link), 0, 0)
+
+    def command(self, cmd, arg, now_ms):
+        """Link COMMAND -> ST_* status. Every command is logged (T7-LOG)."""
+        st = lm.ST_OK
+        if cmd == lm.CMD_START:
+            self.stopped = False
+            self.owner_paused = False
+        elif cmd == lm.CMD_STOP:
+            self.stopped = self.session.state != session.IDLE
+        elif cmd == lm.CMD_PAUSE:
+            self.owner_paused = True
+        elif cmd == lm.CMD_RESUME:
+            self.owner_paused = False
+        elif cmd == lm.CMD_AVAILABILITY:
+            self.available = bool(arg)
+            self.log(lm.EV_AVAILABILITY, int(self.available), 0, 0, 0)
+        elif cmd == lm.CMD_RESET:
+            self.reset_request = 1 if arg else 0
+        elif cmd == lm.CMD_OVERRIDE:
+            if arg and self.session.state == session.IDLE:
+                st = lm.ST_REJECTED  # nothing plugged: override is per session
+            else:
+                self.set_override(arg, True, now_ms)
+        elif cmd == lm.CMD_UNLOCK:
+            st = lm.ST_UNSUPPORTED  # no lock actuator on the reference boards
+        else:
+            st = lm.ST_UNKNOWN
+        self.log(lm.EV_COMMAND, cmd, st, arg, 0)
+        return st
+
+    # --- the control step -----------------------------------------------------
+
+    def _hardware_fault(self, now_ms):
+        b = self.board
+        if b.rcd_fault():
+            return lm.FAULT_RCD
+        fb = b.contactor_feedback()
+        if fb >= 0 and fb != self.contactor:
+            waited = now_ms - self.contactor_since_ms
+            if self.contactor == 0 and waited >= _WELD_DETECT_MS:
+                return lm.FAULT_WELDED
+            if self.contactor == 1 and waited >= _CLOSE_DETECT_MS:
+                return lm.FAULT_NOT_CLOSED
+        if self.pilot.invalid_fault:
+            return lm.FAULT_PILOT
+        if self.limits.limit_ma(lim.SRC_CABLE) == 0 and self.session.state != session.IDLE:
+            return lm.FAULT_PP
+        return 0
+
+    def _on_plug(self, now_ms):
+        # IEC-PP: the cable's rating caps the offer for this session.
+        tethered_ma = self.settings["tethered_cable_ma"]
+        rating = tethered_ma if tethered_ma else iec61851.cable_rating_ma(self.board.pp_ohms())
+        self.limits.set(lim.SRC_CABLE, rating if rating > 0 else 0, now_ms)
+        self.session_id += 1
+        self.plugged = True
+        self.log(lm.EV_PLUG, self.pilot.state - iec61851.STATE_A, 0, rating, 0)
+        # UK-11: a random delay when charging would start.
+        if not self.delay.active(now_ms):
+            self._start_delay(now_ms, restart.CAUSE_CHARGE_START)
+
+    def _on_unplug(self, now_ms):
+        self.plugged = False
+        self.limits.clear(lim.SRC_CABLE, now_ms)
+        self.set_override(False, False, now_ms)
+        self.owner_paused = False
+        self.stopped = False
+        self.log(lm.EV_UNPLUG)
+
+    def _on_transition(self, prev, state, now_ms):
+        if state == session.FAULT:
+            self.log(lm.EV_FAULT, self.session.fault, 1, 0, 0)
+        if prev == session.FAULT:
+            self.log(lm.EV_FAULT, self.session.last_fault, 0, 0, 0)
+        self.log(lm.EV_STATE, prev, state, 0, 0)
+        self.uplink.changed = True
+
+    def _update_window(self, unix_s, now_ms):
+        blocked = self.windows.blocked(unix_s)
+        if blocked != self.window_blocked:
+            self.window_blocked = blocked
+            if blocked:
+                self.limits.set(lim.SRC_WINDOW, 0, now_ms)
+            else:
+                self.limits.clear(lim.SRC_WINDOW, now_ms)
+            self.log_limit()
+
+    def tick(self):
+        b = self.board
+        now = b.ticks_ms()
+        self.uplink.receive(now)
+        unix_s = self._clock(now)
+        press = self.button.update(now, b.button_pressed())
+        if press:
+            self._on_press(press, now)
+        fs = self.failsafe.update(now)
+        if fs:
+            self.log(lm.EV_FAILSAFE, 1 if fs > 0 else 0, 0,
+                     self.settings["failsafe_current_ma"], 0)
+            self.uplink.changed = True
+        drive = session.DRIVE[self.session.state]
+        if drive == session.DRIVE_F:
+            cp = self.pilot.read_in_f(b)
+        else:
+            cp = self.pilot.read(b, now, drive == session.DRIVE_PWM)
+        if self.plugged:
+            if cp == iec61851.STATE_A:
+                self._on_unplug(now)
+        elif iec61851.STATE_B <= cp <= iec61851.STATE_D:
+            self._on_plug(now)
+        self._update_window(unix_s, now)
+        L = self.limits
+        link_lost = self.failsafe.active
+        L.offered_ma(now, unix_s, self.override, link_lost)
+        self._follow_schedule(now)
+        applied = L.update(now, unix_s, self.override, link_lost)
+        if L.expired_mask:
+            L.take_expired()
+            self.uplink.changed = True
+        delaying = self.delay.active(now)
+        if delaying and (self.override or L.dno_active):
+            self.delay.cancel()  # UK-11: not during override or a DSR response
+            self.log(lm.EV_DELAY, 0, 1, 0, 0)
+            delaying = False
+        # A rate-change delay holds the old rate; the others hold the EVSE idle.
+        held_idle = delaying and self.delay.cause != restart.CAUSE_RATE_CHANGE
+        offer = applied > 0 and not held_idle and not self.owner_paused and not self.stopped
+        prev = self.session.state
+        state = self.session.step(now, cp, offer, self._hardware_fault(now),
+                                  self.settings["allow_ventilation"], self.available,
+                                  self.pilot.diode_checked())
+        if state != prev:
+            self._on_transition(prev, state, now)
+        self._drive(state, applied, now)
+        if self.reset_request >= 0 and not self.contactor:
+            self.reset_now = self.reset_request
+            self.reset_request = -1
+            self.events.flush()
+        self.uplink.transmit(now)
+        if self.events.dirty and now - self._last_flush_ms >= _EVENT_FLUSH_MS:
+            self._last_flush_ms = now
+            self.events.flush()
+        b.wdt_feed()
+
+    def _follow_schedule(self, now_ms):
+        # UK-11: a schedule-driven rise or fall waits out a random delay; the
+        # old rate holds meanwhile (limits.hold_schedule).
+        L = self.limits
+        sched_ma = L.schedule_ma
+        if sched_ma != self._sched_seen_ma:
+            old_ma = self._sched_seen_ma
+            self._sched_seen_ma = sched_ma
+            if self.plugged and not self.delay.active(now_ms):
+                if self._start_delay(now_ms, restart.CAUSE_RATE_CHANGE):
+                    L.hold_schedule(old_ma)
+        if L.schedule_held and not self.delay.active(now_ms):
+            L.release_schedule()
+
+    def _on_press(self, press, now_ms):
+        if press == PRESS_SHORT and self.session.state != session.IDLE:
+            self.set_override(not self.override, False, now_ms)
+        elif press == PRESS_LONG:
+            self.owner_paused = not self.owner_paused
+            self.log(lm.EV_COMMAND, lm.CMD_PAUSE if self.owner_paused else lm.CMD_RESUME,
+                     lm.ST_OK, 0, 1)
+
+    def _drive(self, state, applied_ma, now_ms):
+        drive = session.DRIVE[state]
+        if drive == session.DRIVE_PWM:
+            duty = iec61851.duty_from_current(applied_ma)
+        elif drive == session.DRIVE_F:
+            duty = iec61851.DUTY_F_PERMILLE
+        else:
+            duty = iec61851.DUTY_X1_PERMILLE
+        b = self.board
+        contactor = session.CONTACTOR[state]
+        if contactor != self.contactor:
+            self.contactor = contactor
+            self.contactor_since_ms = now_ms
+            b.set_contactor(contactor)
+            self.uplink.changed = True
+        if duty != self.duty_permille:
+            self.duty_permille = duty
+            b.set_pwm(duty)
+            self.uplink.changed = True
+
+    # --- status ---------------------------------------------------------------
+
+    def wire_session(self):
+        if self.stopped and self.session.state != session.IDLE:
+            return _WIRE_FINISHING
+        return _WIRE_SESSION[self.session.state]
+
+    def status(self):
+        """A dict for tests, the sim and the gateway's diagnostics (DESIGN §3.2)."""
+        now = self.board.ticks_ms()
+        L = self.limits
+        return {
+            "cp_state": iec61851.STATE_NAMES[self.pilot.state],
+            "cp_high_mv": self.pilot.high_mv,
+            "cp_low_mv": self.pilot.low_mv,
+            "duty_permille": self.duty_permille,
+            "offered_ma": L.applied_ma if session.DRIVE[self.session.state] == 1 else 0,
+            "target_ma": L.target_ma,
+            "limit_source": lim.SOURCE_NAMES[L.binding_source],
+            "contactor": self.contactor,
+            "session": session.NAMES[self.session.state],
+            "fault": self.session.fault,
+            "failsafe": self.failsafe.active,
+            "override": self.override,
+            "owner_paused": self.owner_paused,
+            "stopped": self.stopped,
+            "available": self.available,
+            "delay_remaining_s": self.delay.remaining_s(now),
+            "window_blocked": self.window_blocked,
+            "unix_s": self.unix_s,
+            "events_pending": self.events.pending_count(),
+            "event_seq": self.events.next_seq,
+            "reset_now": self.reset_now,
+            "meter": None,
+        }

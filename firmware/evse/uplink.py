@@ -1,0 +1,376 @@
+# The firmware's side of the link (protocols/LINK.md): frames in from
+# board.link_read, requests handed to the controller, telemetry, events (at
+# least once, go-back-N), heartbeats and HELLO out through board.link_write.
+# Steady ticks with nothing to send or receive allocate nothing; decoding a
+# received message builds a dict (the link codec's gateway-friendly form).
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+import json
+
+from evse import events as ev
+from evse import limits as lim
+from evse import settings as settings_mod
+from protocols import iec61851, link
+from protocols import link_messages as lm
+
+_RX_CHUNK = const(64)
+_EVENT_WINDOW = const(8)  # LINK.md 5.1: at most 8 records unacknowledged ahead
+_EVENT_RETRY_MS = const(5000)  # no ack progress for 5 s: send again from the oldest
+_HELLO_RETRY_MS = const(2000)  # until the gateway's HELLO is heard
+_SW_VERSION = "0.1.0"
+_CAPS = (lm.CAP_PP | lm.CAP_RCD | lm.CAP_CONTACTOR_FEEDBACK | lm.CAP_OVERRIDE_BUTTON
+         | lm.CAP_SCHEDULE | lm.CAP_LOGS)
+_U16_MAX = const(65535)
+_ENTITY_SOURCE = {lm.SRC_CSMS: lim.SRC_CSMS, lm.SRC_HEMS: lim.SRC_HEMS,
+                  lm.SRC_DNO: lim.SRC_DNO, lm.SRC_LOAD_MGMT: lim.SRC_DNO}
+_KIND_LIMIT = const(0)
+_KIND_SCHEDULE = const(1)
+
+
+# evse.limits source index -> the link's SRC_*
+WIRE_SOURCE = (lm.SRC_HARDWARE, lm.SRC_CABLE, lm.SRC_SITE, lm.SRC_SCHEDULE, lm.SRC_CSMS,
+               lm.SRC_HEMS, lm.SRC_DNO, lm.SRC_FAILSAFE, lm.SRC_WINDOW, lm.SRC_METER)
+# evse.limits reason (< 16) -> the link's R_*; R_CAPPED_BY + source -> R_CAPPED
+_WIRE_REASON = (lm.R_APPLIED, lm.R_STEP, lm.R_PAUSED, lm.R_OVERRIDE, lm.R_NOT_IN_FORCE,
+                lm.R_REMOVED, lm.R_INVALID, lm.R_INVALID, lm.R_STALE)
+
+
+def wire_reason(reason):
+    if reason >= lim.R_CAPPED_BY:
+        return lm.R_CAPPED | (WIRE_SOURCE[reason - lim.R_CAPPED_BY] << 8)
+    return _WIRE_REASON[reason]
+
+
+def _newer(g, last):
+    """RFC 1982 serial-number order on u32 generations (LINK.md 5.2)."""
+    d = (g - last) & 0xFFFFFFFF
+    return 0 < d < 0x80000000
+
+
+class Uplink:
+    def __init__(self, ctl, board, now_ms):
+        self.ctl = ctl
+        self.board = board
+        self.rx = bytearray(_RX_CHUNK)
+        self.dec = link.FrameDecoder()
+        self.payload = bytearray(lm.MAX_PAYLOAD)
+        self.wire = bytearray(lm.FRAME_MAX)
+        self.wire_mv = memoryview(self.wire)
+        self.tel = [0] * len(link.field_names(lm.TELEMETRY))
+        self.evv = [0] * len(link.field_names(lm.EVENT))
+        self.rec = [0] * ev.REC_FIELDS
+        self.changed = True  # telemetry due at once (state, contactor, duty changed)
+        self.sent_flags = -1
+        self.peer_timeout_ms = 0
+        self.gateway_hello = False
+        self.last_tx_ms = now_ms
+        self.next_telemetry_ms = now_ms
+        self.next_hello_ms = now_ms
+        self.event_next_seq = 0  # 0: start from the oldest unacked
+        self.event_progress_ms = now_ms
+        self.generations = {}  # (kind << 8 | entity) -> last applied generation
+        self.sched_counter = 0  # monotonic generation handed to evse.limits
+        self.last_cmd_tag = 0
+        self.last_cmd_status = 0
+        self.rx_bad = 0  # messages that did not decode OK (NAKed)
+        self.tx_short = 0  # board.link_write took fewer bytes than the frame
+
+    # --- out --------------------------------------------------------------------
+
+    def _write(self, n, now_ms):
+        m = link.frame_into(self.wire, self.payload, n)
+        if self.board.link_write(self.wire_mv[:m]) != m:
+            self.tx_short += 1
+        self.last_tx_ms = now_ms
+
+    def send_values(self, mtype, tag, values, now_ms):
+        self._write(link.pack_into(self.payload, mtype, tag, values), now_ms)
+
+    def send(self, mtype, tag, fields, now_ms):
+        data = link.encode(mtype, fields, tag)
+        self.payload[: len(data)] = data
+        self._write(len(data), now_ms)
+
+    def send_hello(self, flags, tag, now_ms):
+        s = self.ctl.settings
+        pending = self.ctl.events.pending_count()
+        self.send(lm.HELLO, tag, {
+            "major": lm.PROTOCOL_MAJOR, "minor": lm.PROTOCOL_MINOR,
+            "role": lm.ROLE_FIRMWARE, "flags": flags, "phases": s["phases"],
+            "capabilities": _CAPS | (lm.CAP_VENTILATION if s["allow_ventilation"] else 0),
+            "max_current_ma": s["max_current_ma"], "link_timeout_ms": s["link_timeout_ms"],
+            "unacked_seq": self._oldest_seq() if pending else self.ctl.events.next_seq,
+            "sw_version": _SW_VERSION}, now_ms)
+
+    def _oldest_seq(self):
+        return self.rec[ev.SEQ] if self.ctl.events.oldest_unacked(self.rec) else 0
+
+    def flags(self, now_ms):
+        c = self.ctl
+        f = 0
+        if c.failsafe.active:
+            f |= lm.F_FAILSAFE
+        if c.override:
+            f |= lm.F_OVERRIDE
+        f |= lm.F_METER_STALE  # no meter poller yet: values are never fresh
+        if c.delay.active(now_ms):
+            f |= lm.F_DELAY
+        if c.window_blocked:
+            f |= lm.F_NO_CHARGE_WINDOW
+        if c.unix_base_s:
+            f |= lm.F_TIME_VALID
+        if not c.available:
+            f |= lm.F_UNAVAILABLE
+        if c.limits.target_ma == 0:
+            f |= lm.F_LOW_LIMIT_PAUSE
+        if c.session.fault:
+            f |= lm.F_FAULT
+        return f
+
+    def _telemetry(self, flags, now_ms):
+        c = self.ctl
+        t = self.tel
+        cp = c.pilot.state
+        t[0] = cp - iec61851.STATE_A if iec61851.STATE_A <= cp <= iec61851.STATE_F else 255
+        t[1] = c.wire_session()
+        t[2] = c.contactor
+        t[3] = lm.SRC_DELAY if flags & lm.F_DELAY else WIRE_SOURCE[c.limits.binding_source]
+        t[4] = flags
+        t[5] = c.duty_permille
+        t[6] = c.limits.applied_ma if 0 < c.duty_permille < 1000 else 0
+        # 7..16: meter values (issue 4); none yet: zeros, flagged stale
+        t[17] = min(c.delay.remaining_s(now_ms), _U16_MAX)
+        t[18] = lm.SOC_UNKNOWN
+        t[19] = _U16_MAX  # meter_age_ms: no meter values
+        self.send_values(lm.TELEMETRY, 0, t, now_ms)
+
+    def _send_event(self, now_ms):
+        log = self.ctl.events
+        if not log.pending_count():
+            self.event_next_seq = 0
+            return
+        if not self.event_next_seq or now_ms - self.event_progress_ms >= _EVENT_RETRY_MS:
+            self.event_next_seq = self._oldest_seq()  # go-back-N
+            self.event_progress_ms = now_ms
+        oldest = self._oldest_seq()
+        seq = self.event_next_seq
+        if (seq - oldest) & 0xFFFFFFFF >= _EVENT_WINDOW or not log.get(seq, self.rec):
+            return
+        r = self.rec
+        v = self.evv
+        v[0] = seq
+        v[1] = 0 if r[ev.FLAGS] & ev.FLAG_UPTIME else r[ev.TIME]
+        v[2] = r[ev.CODE]
+        v[3] = r[ev.A] & 0xFF
+        v[4] = r[ev.B] & 0xFFFF
+        v[5] = r[ev.C]
+        v[6] = r[ev.D]
+        self.send_values(lm.EVENT, 0, v, now_ms)
+        self.event_next_seq = (seq + 1) & 0xFFFFFFFF
+
+    def transmit(self, now_ms):
+        if not self.gateway_hello and now_ms >= self.next_hello_ms:
+            self.send_hello(0, 0, now_ms)
+            self.next_hello_ms = now_ms + _HELLO_RETRY_MS
+        flags = self.flags(now_ms)
+        if self.changed or flags != self.sent_flags or now_ms >= self.next_telemetry_ms:
+            self._telemetry(flags, now_ms)
+            self.changed = False
+            self.sent_flags = flags
+            self.next_telemetry_ms = now_ms + self.ctl.settings["telemetry_interval_s"] * 1000
+        self._send_event(now_ms)
+        if now_ms - self.last_tx_ms >= link.heartbeat_interval_ms(self.peer_timeout_ms):
+            self.send_values(lm.HEARTBEAT, 0, ((now_ms - self.ctl.boot_ms) // 1000,), now_ms)
+
+    # --- in ---------------------------------------------------------------------
+
+    def receive(self, now_ms):
+        n = self.board.link_read(self.rx)
+        i = 0
+        while i < n:
+            i += self.dec.feed(self.rx, i, n)
+            if self.dec.length:
+                self._dispatch(self.dec.payload(), now_ms)
+
+    def _dispatch(self, payload, now_ms):
+        status, mtype, tag, fields = link.decode(payload)
+        if status != lm.OK:
+            self.rx_bad += 1
+            if mtype != lm.NAK:
+                self.send_values(lm.NAK, tag, (status, mtype, lm.PROTOCOL_MAJOR,
+                                               lm.PROTOCOL_MINOR), now_ms)
+            return
+        self.ctl.failsafe.heard(now_ms)
+        handler = _HANDLERS.get(mtype)
+        if handler is not None:
+            handler(self, fields, tag, now_ms)
+        elif tag:  # a valid message the firmware is never sent (TELEMETRY, EVENT…)
+            self.send_values(lm.NAK, tag, (lm.E_TYPE, mtype, lm.PROTOCOL_MAJOR,
+                                           lm.PROTOCOL_MINOR), now_ms)
+
+    def _result(self, mtype, tag, status, value, now_ms):
+        if tag:
+            self.send_values(lm.RESULT, tag, (mtype, status, value), now_ms)
+
+    def _on_hello(self, f, tag, now_ms):
+        self.peer_timeout_ms = f["link_timeout_ms"]
+        self.gateway_hello = True
+        self.generations = {}  # a new epoch: the gateway re-sends every limit (5.2)
+        self.event_next_seq = 0  # and events go again from the oldest (5.1)
+        if not f["flags"] & lm.HELLO_REPLY:
+            self.send_hello(lm.HELLO_REPLY, tag, now_ms)
+
+    def _on_time_sync(self, f, tag, now_ms):
+        c = self.ctl
+        before_ms = c.unix_base_s * 1000 + (now_ms - c.unix_base_ms) if c.unix_base_s else 0
+        c.set_wall_clock(f["unix_ms"], now_ms)
+        fix_ms = f["unix_ms"] - before_ms if before_ms else 0
+        self._result(lm.TIME_SYNC, tag, lm.ST_OK, max(-0x80000000, min(0x7FFFFFFF, fix_ms)),
+                     now_ms)
+
+    def _on_event_ack(self, f, tag, now_ms):
+        if self.ctl.events.ack(f["seq"]) > 0:
+            self.event_progress_ms = now_ms
+
+    def _fresh(self, kind, entity, generation):
+        key = kind << 8 | entity
+        last = self.generations.get(key)
+        if last is not None and generation != last and not _newer(generation, last):
+            return lm.ST_STALE
+        if last == generation:
+            return -1  # already applied: nothing changes, ST_OK
+        self.generations[key] = generation
+        return lm.ST_OK
+
+    def _on_limit(self, f, tag, now_ms):
+        c = self.ctl
+        c.failsafe.limits_received(now_ms)
+        source = _ENTITY_SOURCE.get(f["entity"])
+        if source is None:
+            return self._result(lm.LIMIT, tag, lm.ST_UNKNOWN, 0, now_ms)
+        fresh = self._fresh(_KIND_LIMIT, f["entity"], f["generation"])
+        if fresh == lm.ST_STALE:
+            c.log(lm.EV_LIMIT_APPLIED, f["entity"], lm.R_STALE, f["limit_ma"] & 0x7FFFFFFF, 0)
+            return self._result(lm.LIMIT, tag, lm.ST_STALE, c.limits.target_ma, now_ms)
+        st = lm.ST_OK
+        if fresh == lm.ST_OK:
+            try:
+                if f["limit_ma"] == lm.LIMIT_NONE:
+                    c.limits.clear(source, now_ms)
+                else:
+                    c.limits.set(source, f["limit_ma"], now_ms, f["duration_s"] * 1000)
+            except ValueError:
+                st = lm.ST_INVALID
+            c.log_limit()
+            c.uplink.changed = True
+        self._result(lm.LIMIT, tag, st, c.limits.target_ma, now_ms)
+
+    def _on_schedule(self, f, tag, now_ms):
+        c = self.ctl
+        c.failsafe.limits_received(now_ms)
+        if f["repeat_s"]:
+            return self._result(lm.SCHEDULE, tag, lm.ST_UNSUPPORTED, 0, now_ms)
+        fresh = self._fresh(_KIND_SCHEDULE, f["entity"], f["generation"])
+        if fresh == lm.ST_STALE:
+            return self._result(lm.SCHEDULE, tag, lm.ST_STALE, 0, now_ms)
+        periods = f["periods"]
+        st = lm.ST_OK
+        if fresh == lm.ST_OK:
+            try:
+                if not periods:
+                    c.limits.clear(lim.SRC_SCHEDULE, now_ms)
+                else:
+                    self.sched_counter += 1
+                    c.limits.set_schedule(
+                        self.sched_counter, f["start_unix_s"],
+                        [(o, lim.MAX_OFFER_MA if ma == lm.LIMIT_NONE else ma)
+                         for o, ma in periods], f["duration_s"], now_ms)
+            except ValueError:
+                st = lm.ST_INVALID
+            c.log_limit()
+        self._result(lm.SCHEDULE, tag, st, len(periods), now_ms)
+
+    def _setting_value(self, key, tag, status, value, now_ms):
+        if isinstance(value, (list, dict)):
+            value = json.dumps(value)
+        self.send(lm.SETTING_VALUE, tag, {"status": status, "key": key, "value": value}, now_ms)
+
+    def _on_setting_get(self, f, tag, now_ms):
+        key = f["key"]
+        if key in self.ctl.settings:
+            self._setting_value(key, tag, lm.ST_OK, self.ctl.settings[key], now_ms)
+        else:
+            self._setting_value(key, tag, lm.ST_UNKNOWN, "unknown setting", now_ms)
+
+    def _on_setting_set(self, f, tag, now_ms):
+        c = self.ctl
+        key = f["key"]
+        value = f["value"]
+        if isinstance(value, str) and isinstance(settings_mod.defaults().get(key), (list, dict)):
+            if value != "uk":
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    return self._setting_value(key, tag, lm.ST_INVALID,
+                                               key + ": not valid JSON", now_ms)
+        reason = settings_mod.set_value(c.settings, key, value)
+        if reason:
+            st = lm.ST_UNKNOWN if key not in c.settings else lm.ST_INVALID
+            return self._setting_value(key, tag, st, reason, now_ms)
+        c.apply_settings(now_ms)
+        self._setting_value(key, tag, lm.ST_OK, c.settings[key], now_ms)
+
+    def _on_command(self, f, tag, now_ms):
+        if tag and tag == self.last_cmd_tag:  # a resend: answer again, do not run twice
+            return self._result(lm.COMMAND, tag, self.last_cmd_status, 0, now_ms)
+        cmd = f["command"]
+        if cmd == lm.CMD_TRIGGER:
+            st = lm.ST_OK
+            if f["arg"] == lm.HELLO:
+                self.send_hello(0, 0, now_ms)
+            elif f["arg"] == lm.TELEMETRY:
+                self.changed = True
+            else:
+                st = lm.ST_UNSUPPORTED
+        else:
+            st = self.ctl.command(cmd, f["arg"], now_ms)
+        self.last_cmd_tag = tag
+        self.last_cmd_status = st
+        self._result(lm.COMMAND, tag, st, self.ctl.session_id, now_ms)
+
+    def _on_fw(self, f, tag, now_ms):
+        # Firmware update over the link is issue 10: refused, and not announced in HELLO.
+        if tag:
+            self.send_values(lm.FW_STATUS, tag, (lm.ST_UNSUPPORTED, lm.FW_IDLE, 0), now_ms)
+
+    def _on_log_request(self, f, tag, now_ms):
+        data = b""
+        if f["log"] == lm.LOG_EVENTS:
+            self.ctl.events.flush()
+            data = self.board.storage_read(ev.FILE) or b""
+        off = min(f["offset"], len(data))
+        self.send(lm.LOG_DATA, tag, {"log": f["log"], "offset": off, "total": len(data),
+                                     "data": data[off:off + 238]}, now_ms)
+
+
+_HANDLERS = {
+    lm.HELLO: Uplink._on_hello,
+    lm.HEARTBEAT: lambda self, f, tag, now_ms: None,
+    lm.TIME_SYNC: Uplink._on_time_sync,
+    lm.EVENT_ACK: Uplink._on_event_ack,
+    lm.LIMIT: Uplink._on_limit,
+    lm.SCHEDULE: Uplink._on_schedule,
+    lm.SETTING_GET: Uplink._on_setting_get,
+    lm.SETTING_SET: Uplink._on_setting_set,
+    lm.COMMAND: Uplink._on_command,
+    lm.FW_BEGIN: Uplink._on_fw,
+    lm.FW_CHUNK: Uplink._on_fw,
+    lm.FW_END: Uplink._on_fw,
+    lm.LOG_REQUEST: Uplink._on_log_request,
+}

@@ -1,0 +1,112 @@
+# A charger on the bench for portable tests: the sim board, the controller on
+# it, and a scripted gateway on the other end of the link. Virtual time only:
+# run(600000) is ten minutes of ticks and takes milliseconds.
+import json
+
+from evse.controller import Controller
+from protocols import link
+from protocols import link_messages as lm
+from sim_hardware.sim_board import SimBoard
+
+TICK_MS = 10
+
+
+class Rig:
+    def __init__(self, settings=None, seed=1, **board_kw):
+        self.board = SimBoard(seed=seed, **board_kw)
+        if settings:
+            # through the file, as on a charger: the load path is tested too
+            self.board.storage["settings.json"] = json.dumps(settings).encode()
+        self.up = []  # (mtype, tag, fields) from the firmware, oldest first
+        self._dec = link.FrameDecoder()
+        self.ctl = None
+        self.boot()
+
+    def boot(self):
+        self.ctl = Controller(self.board)
+        self._collect()
+        return self.ctl
+
+    def power_cut(self, off_ms=1000):
+        self.board.power_cut(off_ms)
+        return self.boot()
+
+    @property
+    def now_ms(self):
+        return self.board.now_ms
+
+    def status(self):
+        return self.ctl.status()
+
+    def tick(self):
+        self.board.advance(TICK_MS)
+        self.ctl.tick()
+        self._collect()
+
+    def run(self, ms):
+        for _ in range(ms // TICK_MS):
+            self.tick()
+
+    def run_until(self, pred, max_ms):
+        """Ticks until pred(rig) holds; returns the virtual ms it took, -1 if never."""
+        start = self.board.now_ms
+        while self.board.now_ms - start < max_ms:
+            self.tick()
+            if pred(self):
+                return self.board.now_ms - start
+        return -1
+
+    # --- the gateway side of the link ---------------------------------------
+
+    def send(self, mtype, fields, tag=0):
+        self.board.link_inject(link.encode_frame(mtype, fields, tag))
+
+    def send_raw(self, data):
+        self.board.link_inject(data)
+
+    def hello(self, link_timeout_ms=0, tag=0):
+        self.send(lm.HELLO, {"major": lm.PROTOCOL_MAJOR, "minor": lm.PROTOCOL_MINOR,
+                             "role": lm.ROLE_GATEWAY, "flags": 0, "phases": 0,
+                             "capabilities": 0, "max_current_ma": 0,
+                             "link_timeout_ms": link_timeout_ms, "unacked_seq": 0,
+                             "sw_version": "rig"}, tag)
+
+    def limit(self, entity, limit_ma, generation, duration_s=0, tag=0):
+        self.send(lm.LIMIT, {"entity": entity, "generation": generation,
+                             "limit_ma": limit_ma, "duration_s": duration_s}, tag)
+
+    def command(self, command, arg=0, tag=0):
+        self.send(lm.COMMAND, {"command": command, "arg": arg}, tag)
+
+    def _collect(self):
+        data = self.board.link_take()
+        i = 0
+        while i < len(data):
+            i += self._dec.feed(data, i)
+            if self._dec.length:
+                status, mtype, tag, fields = link.decode(bytes(self._dec.payload()))
+                assert status == lm.OK, "firmware sent a frame that does not decode"
+                self.up.append((mtype, tag, fields))
+
+    def messages(self, mtype):
+        return [f for t, _, f in self.up if t == mtype]
+
+    def results(self, tag):
+        return [f for t, g, f in self.up if t == lm.RESULT and g == tag]
+
+    def events(self, code=None):
+        """EVENT fields sent upstream (each seq once), optionally of one code."""
+        seen = {}
+        for f in self.messages(lm.EVENT):
+            seen[f["seq"]] = f
+        out = [seen[s] for s in sorted(seen)]
+        return [f for f in out if code is None or f["code"] == code]
+
+    def ack_all(self):
+        evs = self.messages(lm.EVENT)
+        if evs:
+            self.send(lm.EVENT_ACK, {"seq": max(f["seq"] for f in evs)})
+
+    def telemetry(self):
+        t = self.messages(lm.TELEMETRY)
+        return t[-1] if t else None
