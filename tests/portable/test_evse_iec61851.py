@@ -149,9 +149,10 @@ def test_iec_pp_open_or_shorted_is_a_fault_never_an_offer():
 
 def test_iec_welded_contactor_is_a_fault_reported_upstream():
     rig = _charging_rig()
+    rig.hello()  # events flow once the gateway has said HELLO (LINK.md 5.1)
     rig.board.weld()
     rig.board.set_ev_state("B")
-    rig.run(500)
+    rig.run(1500)  # events leave once flushed to flash, at most once a second
     st = rig.status()
     assert st["session"] == "fault" and st["fault"] == lm.FAULT_WELDED
     assert rig.board.duty_permille == 0

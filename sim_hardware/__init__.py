@@ -1,0 +1,1 @@
+# Emulated hardware: the sim board (sim_board.py) implements the firmware's Board contract.
