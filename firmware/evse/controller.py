@@ -100,11 +100,24 @@ class Controller:
             t = (self.board.ticks_ms() - self.boot_ms) // 1000
         return self.events.add(t, code, a, b, c, d)
 
-    def log_limit(self):
-        """T7-LOG: the record of the last limits request, upstream."""
+    def log_limit(self, wire_source=-1):
+        """T7-LOG: the record of the last limits request, upstream; wire_source
+        is the link's SRC_* of the requester (default: from the record)."""
         L = self.limits
-        self.log(lm.EV_LIMIT_APPLIED, WIRE_SOURCE[L.rec_source] if L.rec_source >= 0 else 0,
-                 wire_reason(L.rec_reason), L.rec_asked_ma, L.rec_applied_ma)
+        if wire_source < 0:
+            wire_source = WIRE_SOURCE[L.rec_source] if L.rec_source >= 0 else 0
+        self.log(lm.EV_LIMIT_APPLIED, wire_source, wire_reason(L.rec_reason), L.rec_asked_ma,
+                 L.rec_applied_ma)
+
+    def _log_expired(self, mask):
+        # T7-LOG: a limit that ran out changed the offer like a removal did.
+        s = 0
+        while mask:
+            if mask & 1:
+                self.log(lm.EV_LIMIT_APPLIED, WIRE_SOURCE[s], lm.R_EXPIRED, -1,
+                         self.limits.target_ma)
+            mask >>= 1
+            s += 1
 
     def _start_delay(self, now_ms, cause):
         max_s = self.settings["random_delay_max_s"]
@@ -246,6 +259,9 @@ class Controller:
             else:
                 self.limits.clear(lim.SRC_WINDOW, now_ms)
             self.log_limit()
+            if not blocked and self.plugged and not self.delay.active(now_ms):
+                # UK-11: the end of a no-charge window is when charging would start
+                self._start_delay(now_ms, restart.CAUSE_CHARGE_START)
 
     def tick(self):
         b = self.board
@@ -277,7 +293,7 @@ class Controller:
         self._follow_schedule(now)
         applied = L.update(now, unix_s, self.override, link_lost)
         if L.expired_mask:
-            L.take_expired()
+            self._log_expired(L.take_expired())
             self.uplink.changed = True
         delaying = self.delay.active(now)
         if delaying and (self.override or L.dno_active):

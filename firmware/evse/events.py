@@ -111,6 +111,7 @@ class EventLog:
         self.count = 0
         self.dropped = 0
         self.dirty = False
+        self.stored_next_seq = 1  # records below this seq are in flash: they may be sent
 
     def load(self):
         """Read events.bin into the ring; -> None, or a problem string after
@@ -155,6 +156,7 @@ class EventLog:
             dst = _HDR_SIZE + (i - skip) * REC_SIZE
             buf[dst:dst + REC_SIZE] = data[src:src + REC_SIZE]
         self.next_seq = next_seq
+        self.stored_next_seq = next_seq
         self.acked_seq = acked
         self.head = 0
         self.count = count - skip
@@ -249,4 +251,5 @@ class EventLog:
         except OSError:
             return -1
         self.dirty = False
+        self.stored_next_seq = self.next_seq
         return 1

@@ -29,7 +29,10 @@ class Failsafe:
 
     def update(self, now_ms):
         """Returns 1 when failsafe was entered this call, -1 when left, else 0."""
-        if self.timeout_ms <= 0:
+        if self.timeout_ms <= 0:  # standalone (also when set so at run time)
+            if self.active:
+                self.active = False
+                return -1
             return 0
         silent = not self.heard_once or now_ms - self.last_heard_ms >= self.timeout_ms
         if silent:

@@ -19,7 +19,7 @@ from evse import settings as settings_mod
 from protocols import iec61851, link
 from protocols import link_messages as lm
 
-_RX_CHUNK = const(64)
+_RX_CHUNK = const(256)  # a whole frame per tick: 115200 baud brings ~115 bytes in 10 ms
 _EVENT_WINDOW = const(8)  # LINK.md 5.1: at most 8 records unacknowledged ahead
 _EVENT_RETRY_MS = const(5000)  # no ack progress for 5 s: send again from the oldest
 _HELLO_RETRY_MS = const(2000)  # until the gateway's HELLO is heard
@@ -78,6 +78,7 @@ class Uplink:
         self.sched_counter = 0  # monotonic generation handed to evse.limits
         self.last_cmd_tag = 0
         self.last_cmd_status = 0
+        self.last_cmd_value = 0
         self.rx_bad = 0  # messages that did not decode OK (NAKed)
         self.tx_short = 0  # board.link_write took fewer bytes than the frame
 
@@ -151,16 +152,23 @@ class Uplink:
         self.send_values(lm.TELEMETRY, 0, t, now_ms)
 
     def _send_event(self, now_ms):
+        # Small-int arithmetic only: a 2**32 sequence wrap is 136 years at one
+        # event a second, and masking with 0xFFFFFFFF would allocate every tick.
         log = self.ctl.events
-        if not log.pending_count():
+        count = log.count
+        if not count or not self.gateway_hello:  # the gateway ignores records before HELLO
             self.event_next_seq = 0
             return
-        if not self.event_next_seq or now_ms - self.event_progress_ms >= _EVENT_RETRY_MS:
-            self.event_next_seq = self._oldest_seq()  # go-back-N
-            self.event_progress_ms = now_ms
-        oldest = self._oldest_seq()
+        oldest = log.next_seq - count
         seq = self.event_next_seq
-        if (seq - oldest) & 0xFFFFFFFF >= _EVENT_WINDOW or not log.get(seq, self.rec):
+        if seq < oldest or now_ms - self.event_progress_ms >= _EVENT_RETRY_MS:
+            seq = oldest  # start, or go back N after 5 s without ack progress
+            self.event_progress_ms = now_ms
+        # LINK.md 5.1: a record goes out only once it is in flash (the controller
+        # flushes at most once a second), so a power cut never reuses a sent seq.
+        if (seq - oldest >= _EVENT_WINDOW or seq >= log.stored_next_seq
+                or not log.get(seq, self.rec)):
+            self.event_next_seq = seq
             return
         r = self.rec
         v = self.evv
@@ -172,7 +180,7 @@ class Uplink:
         v[5] = r[ev.C]
         v[6] = r[ev.D]
         self.send_values(lm.EVENT, 0, v, now_ms)
-        self.event_next_seq = (seq + 1) & 0xFFFFFFFF
+        self.event_next_seq = seq + 1
 
     def transmit(self, now_ms):
         if not self.gateway_hello and now_ms >= self.next_hello_ms:
@@ -252,11 +260,14 @@ class Uplink:
         c = self.ctl
         c.failsafe.limits_received(now_ms)
         source = _ENTITY_SOURCE.get(f["entity"])
-        if source is None:
-            return self._result(lm.LIMIT, tag, lm.ST_UNKNOWN, 0, now_ms)
+        if source is None:  # refused, and logged like every request (T7-LOG)
+            c.log(lm.EV_LIMIT_APPLIED, f["entity"], lm.R_INVALID, f["limit_ma"] & 0x7FFFFFFF,
+                  c.limits.target_ma)
+            return self._result(lm.LIMIT, tag, lm.ST_UNKNOWN, c.limits.target_ma, now_ms)
         fresh = self._fresh(_KIND_LIMIT, f["entity"], f["generation"])
         if fresh == lm.ST_STALE:
-            c.log(lm.EV_LIMIT_APPLIED, f["entity"], lm.R_STALE, f["limit_ma"] & 0x7FFFFFFF, 0)
+            c.log(lm.EV_LIMIT_APPLIED, f["entity"], lm.R_STALE, f["limit_ma"] & 0x7FFFFFFF,
+                  c.limits.target_ma)
             return self._result(lm.LIMIT, tag, lm.ST_STALE, c.limits.target_ma, now_ms)
         st = lm.ST_OK
         if fresh == lm.ST_OK:
@@ -267,7 +278,7 @@ class Uplink:
                     c.limits.set(source, f["limit_ma"], now_ms, f["duration_s"] * 1000)
             except ValueError:
                 st = lm.ST_INVALID
-            c.log_limit()
+            c.log_limit(f["entity"])  # the requester: DNO and load management share a slot
             c.uplink.changed = True
         self._result(lm.LIMIT, tag, st, c.limits.target_ma, now_ms)
 
@@ -328,7 +339,8 @@ class Uplink:
 
     def _on_command(self, f, tag, now_ms):
         if tag and tag == self.last_cmd_tag:  # a resend: answer again, do not run twice
-            return self._result(lm.COMMAND, tag, self.last_cmd_status, 0, now_ms)
+            return self._result(lm.COMMAND, tag, self.last_cmd_status, self.last_cmd_value,
+                                now_ms)
         cmd = f["command"]
         if cmd == lm.CMD_TRIGGER:
             st = lm.ST_OK
@@ -342,6 +354,7 @@ class Uplink:
             st = self.ctl.command(cmd, f["arg"], now_ms)
         self.last_cmd_tag = tag
         self.last_cmd_status = st
+        self.last_cmd_value = self.ctl.session_id
         self._result(lm.COMMAND, tag, st, self.ctl.session_id, now_ms)
 
     def _on_fw(self, f, tag, now_ms):

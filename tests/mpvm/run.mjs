@@ -24,13 +24,23 @@ function mount(mp, src, dst) {
     const s = path.join(src, name);
     const d = dst + "/" + name;
     if (fs.statSync(s).isDirectory()) mount(mp, s, d);
-    else if (name.endsWith(".py") || name.endsWith(".json")) mp.FS.writeFile(d, fs.readFileSync(s));
+    else if (/\.(py|mpy|json)$/.test(name)) mp.FS.writeFile(d, fs.readFileSync(s));
   }
 }
 
-const modules = process.argv.slice(2).map((p) => path.basename(p, ".py"));
-if (modules.length === 0) {
-  console.error("usage: node tests/mpvm/run.mjs tests/portable/test_x.py ...");
+// --script FILE runs one MicroPython program in the same layout instead
+// (bench/ uses it to measure the firmware on the VM); --board-dir DIR mounts
+// a built board tree (tools/flash.py --build-only: .mpy files) at /board.
+let args = process.argv.slice(2);
+let boardDir = null;
+if (args[0] === "--board-dir") {
+  boardDir = args[1];
+  args = args.slice(2);
+}
+const script = args[0] === "--script" ? args[1] : null;
+const modules = script ? [] : args.map((p) => path.basename(p, ".py"));
+if (!script && modules.length === 0) {
+  console.error("usage: node tests/mpvm/run.mjs tests/portable/test_x.py ... | --script FILE.py");
   process.exit(2);
 }
 
@@ -44,12 +54,27 @@ try {
   console.error("mpvm: could not start the MicroPython VM: " + e);
   process.exit(2);
 }
-mount(mp, path.join(repo, "firmware"), "/board");
-mount(mp, path.join(repo, "protocols"), "/board/protocols");
+if (boardDir) {
+  mount(mp, boardDir, "/board");
+} else {
+  mount(mp, path.join(repo, "firmware"), "/board");
+  mount(mp, path.join(repo, "protocols"), "/board/protocols");
+}
 mount(mp, path.join(repo, "tests", "portable"), "/tests");
 mp.FS.mkdir("/lib");
 mount(mp, path.join(repo, "sim_hardware"), "/lib/sim_hardware");
 mp.FS.writeFile("/tests/_driver.py", fs.readFileSync(path.join(here, "driver.py")));
+
+if (script) {
+  try {
+    mp.runPython("import sys\nsys.path.insert(0, '/lib')\nsys.path.insert(0, '/tests')\n" +
+      "sys.path.insert(0, '/board')\n" + fs.readFileSync(script, "utf8"));
+  } catch (e) {
+    console.error("mpvm: " + e.message);
+    process.exit(1);
+  }
+  process.exit(0);
+}
 
 try {
   mp.runPython(

@@ -20,6 +20,7 @@ class Rig:
         self.up = []  # (mtype, tag, fields) from the firmware, oldest first
         self._dec = link.FrameDecoder()
         self.ctl = None
+        self.auto_ack = False  # True: the gateway acks every EVENT as it arrives (LINK.md 5.1)
         self.boot()
 
     def boot(self):
@@ -46,6 +47,27 @@ class Rig:
     def run(self, ms):
         for _ in range(ms // TICK_MS):
             self.tick()
+
+    def skip(self, ms):
+        """Jump ms of virtual time in one tick (same end time as run(ms)). Only
+        while nothing is expected to change within the jump: long delays and
+        schedule periods without 60,000 ticks on the MicroPython VM."""
+        if ms > TICK_MS:
+            self.board.advance(ms - TICK_MS)
+        self.tick()
+
+    def script_random(self, values):
+        """The next draws of board.random_u32 return these values, then the
+        board's own generator: a chosen random delay (e.g. [600] = 600 s)."""
+        queue = list(values)
+        own = self.board.random_u32
+
+        def draw():
+            if queue:
+                return queue.pop(0)
+            return own()
+
+        self.board.random_u32 = draw
 
     def run_until(self, pred, max_ms):
         """Ticks until pred(rig) holds; returns the virtual ms it took, -1 if never."""
@@ -78,6 +100,23 @@ class Rig:
     def command(self, command, arg=0, tag=0):
         self.send(lm.COMMAND, {"command": command, "arg": arg}, tag)
 
+    def heartbeat(self, uptime_s=0):
+        self.send(lm.HEARTBEAT, {"uptime_s": uptime_s})
+
+    def time_sync(self, unix_s, tag=0):
+        self.send(lm.TIME_SYNC, {"unix_ms": unix_s * 1000, "utc_offset_min": 0}, tag)
+
+    def schedule(self, entity, generation, start_unix_s, periods, duration_s=0, tag=0):
+        self.send(lm.SCHEDULE, {"entity": entity, "generation": generation,
+                                "start_unix_s": start_unix_s, "duration_s": duration_s,
+                                "repeat_s": 0, "periods": periods}, tag)
+
+    def setting_set(self, key, value, tag=0):
+        self.send(lm.SETTING_SET, {"key": key, "value": value}, tag)
+
+    def setting_values(self, tag):
+        return [f for t, g, f in self.up if t == lm.SETTING_VALUE and g == tag]
+
     def _collect(self):
         data = self.board.link_take()
         i = 0
@@ -87,6 +126,8 @@ class Rig:
                 status, mtype, tag, fields = link.decode(bytes(self._dec.payload()))
                 assert status == lm.OK, "firmware sent a frame that does not decode"
                 self.up.append((mtype, tag, fields))
+                if self.auto_ack and mtype == lm.EVENT:
+                    self.send(lm.EVENT_ACK, {"seq": fields["seq"]})
 
     def messages(self, mtype):
         return [f for t, _, f in self.up if t == mtype]
@@ -107,6 +148,23 @@ class Rig:
         if evs:
             self.send(lm.EVENT_ACK, {"seq": max(f["seq"] for f in evs)})
 
+    def naks(self):
+        return self.messages(lm.NAK)
+
     def telemetry(self):
         t = self.messages(lm.TELEMETRY)
         return t[-1] if t else None
+
+
+def charging_rig(settings=None, pp_ohms=220, seed=1, auto_ack=False):
+    """A rig whose EV is charging (C2, contactor closed) after plug-in."""
+    rig = Rig(settings, seed=seed)
+    if auto_ack:  # a gateway that said HELLO (no events before it) and acks them
+        rig.auto_ack = True
+        rig.hello()
+    rig.run(100)
+    rig.board.plug("B", pp_ohms)
+    rig.run(100)
+    rig.board.set_ev_state("C")
+    assert rig.run_until(lambda r: r.board.contacts_closed(), 3000) >= 0, "did not charge"
+    return rig
