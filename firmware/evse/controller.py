@@ -24,6 +24,7 @@ from protocols import link_messages as lm
 _WELD_DETECT_MS = const(200)  # feedback still closed this long after "open": welded
 _CLOSE_DETECT_MS = const(1000)  # feedback still open this long after "close": failed to close
 _EVENT_FLUSH_MS = const(1000)  # event log writes at most once a second (flash wear)
+_BOOT_PLUG_MS = const(100)  # a plug-in seen this soon after boot was there before it
 
 # session state -> TELEMETRY.session (lm.SESSION_STATES, modelled on OCPP statuses)
 _WIRE_SESSION = (0, 4, 4, 2, 3, 3, 6, 7)
@@ -230,8 +231,11 @@ class Controller:
         self.session_id += 1
         self.plugged = True
         self.log(lm.EV_PLUG, self.pilot.state - iec61851.STATE_A, 0, rating, 0)
-        # UK-11: a random delay when charging would start.
-        if not self.delay.active(now_ms):
+        # UK-11: a random delay when charging would start. An EV already
+        # plugged in at boot is covered by the restoration delay (AG-13): a
+        # second draw would make short delays rarer than uniform.
+        at_boot = self.session_id == 1 and now_ms - self.boot_ms <= _BOOT_PLUG_MS
+        if not at_boot and not self.delay.active(now_ms):
             self._start_delay(now_ms, restart.CAUSE_CHARGE_START)
 
     def _on_unplug(self, now_ms):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from board_modules import ESP32, RP2040, SANS_IO_FORBIDDEN
 
 REPO = Path(__file__).resolve().parents[2]

@@ -32,28 +32,16 @@ import random
 import pytest
 
 from evse.restart import CAUSE_RESTORATION, RandomDelay
-
-ALPHA_SEEDED = 0.001
-ALPHA_OS = 1e-6
-C_KS = {ALPHA_SEEDED: 1.9495, ALPHA_OS: 2.6934}  # sqrt(-ln(alpha/2)/2)
-
-
-def _chi2_sf(x, df):
-    """P(X >= x) for X ~ chi-square(df): 1 - P(df/2, x/2), series expansion."""
-    a = df / 2.0
-    h = x / 2.0
-    term = total = 1.0 / a
-    n = 1
-    while term > 1e-17 * total:
-        term *= h / (a + n)
-        total += term
-        n += 1
-    lower = math.exp(-h + a * math.log(h) - math.lgamma(a)) * total
-    return max(0.0, 1.0 - lower)
-
-
-def _wilson_hilferty(df, z):
-    return df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3
+from uniformity import (
+    ALPHA_OS,
+    ALPHA_SEEDED,
+    C_KS,
+    assert_uniform,
+    chi2_sf,
+    chi_square,
+    ks_distance,
+    wilson_hilferty,
+)
 
 
 def _restorations(n, max_s, rand_u32):
@@ -71,42 +59,13 @@ def _restorations(n, max_s, rand_u32):
     return counts
 
 
-def _chi_square(counts):
-    n = sum(counts)
-    expected = n / len(counts)
-    return sum((c - expected) ** 2 for c in counts) / expected
-
-
-def _ks_distance(counts):
-    n = sum(counts)
-    bins = len(counts)
-    cum = 0
-    d = 0.0
-    for k, c in enumerate(counts):
-        cum += c
-        d = max(d, abs(cum / n - (k + 1) / bins))
-    return d
-
-
-def _assert_uniform(counts, alpha):
-    n = sum(counts)
-    df = len(counts) - 1
-    chi2 = _chi_square(counts)
-    p = _chi2_sf(chi2, df)
-    assert p > alpha, "chi-square %.1f on df %d: p = %.2g <= %g" % (chi2, df, p, alpha)
-    d = _ks_distance(counts)
-    d_crit = C_KS[alpha] / math.sqrt(n)
-    assert d <= d_crit, "KS D = %.5f > %.5f (alpha %g, n %d)" % (d, d_crit, alpha, n)
-    return chi2, d
-
-
 def test_statistics_critical_values_as_documented():
     z_001 = 3.090232306167805  # standard normal quantile 0.999
     z_1e6 = 4.753424308811478  # 1 - 1e-6
-    assert round(_wilson_hilferty(600, z_001), 1) == 712.8
-    assert round(_wilson_hilferty(600, z_1e6), 1) == 779.4
-    assert abs(_chi2_sf(712.8, 600) - 0.001) < 2e-5
-    assert abs(_chi2_sf(779.4, 600) - 1e-6) < 5e-8
+    assert round(wilson_hilferty(600, z_001), 1) == 712.8
+    assert round(wilson_hilferty(600, z_1e6), 1) == 779.4
+    assert abs(chi2_sf(712.8, 600) - 0.001) < 2e-5
+    assert abs(chi2_sf(779.4, 600) - 1e-6) < 5e-8
     for alpha, c in C_KS.items():
         assert abs(math.sqrt(-math.log(alpha / 2) / 2) - c) < 1e-4
 
@@ -116,14 +75,14 @@ def test_uk11_delay_uniform_on_0_600_seeded_prng(seed):
     """20,000 restorations, max 600: chi-square (601 bins) and KS, alpha 0.001."""
     rng = random.Random(seed)
     counts = _restorations(20_000, 600, lambda: rng.getrandbits(32))
-    _assert_uniform(counts, ALPHA_SEEDED)
+    assert_uniform(counts, ALPHA_SEEDED)
     assert counts[0] > 0 and counts[600] > 0  # both ends reachable
 
 
 def test_uk11_delay_uniform_on_0_600_os_urandom():
     """20,000 restorations from os.urandom: alpha 1e-6 (unseeded input)."""
     counts = _restorations(20_000, 600, lambda: int.from_bytes(os.urandom(4), "little"))
-    _assert_uniform(counts, ALPHA_OS)
+    assert_uniform(counts, ALPHA_OS)
     assert counts[0] > 0 and counts[600] > 0
 
 
@@ -131,7 +90,7 @@ def test_uk11_delay_uniform_on_0_1800_ceiling():
     """40,000 restorations at the 1800 s ceiling (1801 bins, ~22 per bin)."""
     rng = random.Random(1800)
     counts = _restorations(40_000, 1800, lambda: rng.getrandbits(32))
-    _assert_uniform(counts, ALPHA_SEEDED)
+    assert_uniform(counts, ALPHA_SEEDED)
     assert counts[0] > 0 and counts[1800] > 0
 
 
@@ -139,7 +98,7 @@ def test_uk11_delay_uniform_on_0_1800_ceiling():
 def test_uk11_small_max_uniform(max_s):
     rng = random.Random(max_s)
     counts = _restorations(10_000, max_s, lambda: rng.getrandbits(32))
-    _assert_uniform(counts, ALPHA_SEEDED)
+    assert_uniform(counts, ALPHA_SEEDED)
     assert min(counts) > 0
 
 
@@ -150,7 +109,7 @@ def test_statistics_reject_a_modulo_biased_draw():
     counts = [0] * 601
     for _ in range(20_000):
         counts[rng.randrange(1000) % 601] += 1
-    chi2 = _chi_square(counts)
-    assert _chi2_sf(chi2, 600) < ALPHA_SEEDED
-    assert _ks_distance(counts) > C_KS[ALPHA_SEEDED] / math.sqrt(20_000)
+    chi2 = chi_square(counts)
+    assert chi2_sf(chi2, 600) < ALPHA_SEEDED
+    assert ks_distance(counts) > C_KS[ALPHA_SEEDED] / math.sqrt(20_000)
 
