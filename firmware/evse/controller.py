@@ -24,7 +24,6 @@ from protocols import link_messages as lm
 _WELD_DETECT_MS = const(200)  # feedback still closed this long after "open": welded
 _CLOSE_DETECT_MS = const(1000)  # feedback still open this long after "close": failed to close
 _EVENT_FLUSH_MS = const(1000)  # event log writes at most once a second (flash wear)
-_BOOT_PLUG_MS = const(100)  # a plug-in seen this soon after boot was there before it
 
 # session state -> TELEMETRY.session (lm.SESSION_STATES, modelled on OCPP statuses)
 _WIRE_SESSION = (0, 4, 4, 2, 3, 3, 6, 7)
@@ -74,6 +73,7 @@ class Controller:
         self.reset_now = -1  # main.py resets the board (0 soft, 1 hard) when >= 0
         self.session_id = 0  # counts plug-ins since boot
         self.plugged = False
+        self.ev_absent_seen = False  # state A read since boot: a later B/C/D is a real plug-in
         self._sched_seen_ma = -1  # schedule value last seen, for the UK-11 rate-change delay
         self.fault = 0
         self.ventilation_refused = False
@@ -234,8 +234,7 @@ class Controller:
         # UK-11: a random delay when charging would start. An EV already
         # plugged in at boot is covered by the restoration delay (AG-13): a
         # second draw would make short delays rarer than uniform.
-        at_boot = self.session_id == 1 and now_ms - self.boot_ms <= _BOOT_PLUG_MS
-        if not at_boot and not self.delay.active(now_ms):
+        if self.ev_absent_seen and not self.delay.active(now_ms):
             self._start_delay(now_ms, restart.CAUSE_CHARGE_START)
 
     def _on_unplug(self, now_ms):
@@ -290,6 +289,8 @@ class Controller:
                 self._on_unplug(now)
         elif iec61851.STATE_B <= cp <= iec61851.STATE_D:
             self._on_plug(now)
+        elif cp == iec61851.STATE_A:
+            self.ev_absent_seen = True
         self._update_window(unix_s, now)
         L = self.limits
         link_lost = self.failsafe.active

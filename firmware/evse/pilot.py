@@ -20,12 +20,12 @@ INVALID_FAULT_MS = const(500)  # longer than any plug/unplug bounce seen on real
 
 class Pilot:
     def __init__(self):
-        self.state = iec61851.STATE_A  # last firm state
+        self.state = iec61851.STATE_INVALID  # last firm state; none before two readings
         self.high_mv = 0
         self.low_mv = 0
         self.invalid_since_ms = -1  # ticks of the first INVALID reading of a run, -1 none
         self.invalid_fault = False  # readings in no band for INVALID_FAULT_MS
-        self._candidate = iec61851.STATE_A
+        self._candidate = iec61851.STATE_INVALID
         self._seen = 0
         self.diode_reads = 0  # readings in a row under PWM that showed the diode (IEC-DIODE)
 
