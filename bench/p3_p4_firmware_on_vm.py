@@ -90,8 +90,7 @@ def report(label, r):
     print("    steady ticks without link I/O: %d, of which allocating: %d (max %d B) -> %s"
           % (r["quiet_ticks"], r["quiet_alloc_ticks"], r["quiet_bytes_max"],
              "0 bytes per tick" if not r["quiet_alloc_ticks"] else "ALLOCATES"))
-    print("    same with the wall clock synced: %d of %d ticks allocate (max %d B: the"
-          " once-a-second long-int unix time)"
+    print("    same with the wall clock synced (TIME_SYNC): %d of %d ticks allocate (max %d B)"
           % (r["clock_quiet_alloc_ticks"], r["clock_quiet_ticks"], r["clock_quiet_bytes_max"]))
     print("    ticks with link I/O: %d, max %d B each" % (r["io_ticks"], r["io_bytes_max"]))
     print("    P4 tick cost on the VM: %.1f us = %.4f of the 10 ms tick period"

@@ -17,7 +17,7 @@ from evse.failsafe import Failsafe
 from evse.override import PRESS_LONG, PRESS_SHORT, Button
 from evse.pilot import Pilot
 from evse.uplink import WIRE_SOURCE, Uplink, wire_reason
-from evse.windows import TIME_VALID_FROM_S, Windows
+from evse.windows import EPOCH_UNIX_S, Windows
 from protocols import iec61851
 from protocols import link_messages as lm
 
@@ -51,10 +51,13 @@ class Controller:
                 raise ValueError("settings refused: %r" % (errors,))
         self.settings = settings
         self.reset_cause = board.reset_cause()
-        self.unix_base_s = 0  # wall clock: unix seconds at unix_base_ms, 0 = never synced
-        self.unix_base_ms = 0
-        self.unix_s = 0  # wall time now (whole seconds), updated once a second
-        self._unix_next_ms = 0
+        # Wall clock in wall seconds (evse.windows: since 2020-01-01 UTC, small
+        # ints on the boards; <= 0 = no valid time), set by TIME_SYNC.
+        self.clock_synced = False
+        self.wall_base_s = 0  # wall seconds at wall_base_ms
+        self.wall_base_ms = 0
+        self.wall_s = 0  # wall time now (whole seconds), updated once a second
+        self._wall_next_ms = 0
         self.pilot = Pilot()
         self.session = session.Session(now)
         self.limits = lim.Limits(settings["max_current_ma"], settings["site_limit_ma"],
@@ -93,9 +96,9 @@ class Controller:
 
     def log(self, code, a=0, b=0, c=0, d=0):
         """Append an event (delivered upstream at least once, events.py)."""
-        if self.unix_s >= TIME_VALID_FROM_S:
+        if self.wall_s > 0:
             self.events.wall_clock = 1
-            t = self.unix_s
+            t = self.wall_s + EPOCH_UNIX_S  # the log and the link keep unix seconds
         else:
             self.events.wall_clock = 0
             t = (self.board.ticks_ms() - self.boot_ms) // 1000
@@ -147,19 +150,22 @@ class Controller:
         self.log(lm.EV_SETTINGS, 0, 0, 0, 0)
         self.uplink.changed = True
 
-    def set_wall_clock(self, unix_ms, now_ms):
-        """TIME_SYNC from the gateway (AG-02)."""
-        self.unix_base_s = unix_ms // 1000
-        self.unix_base_ms = now_ms - unix_ms % 1000
-        self.unix_s = self.unix_base_s + (now_ms - self.unix_base_ms) // 1000
-        self._unix_next_ms = self.unix_base_ms + (self.unix_s - self.unix_base_s + 1) * 1000
+    def set_wall_clock(self, wall_ms, now_ms):
+        """TIME_SYNC from the gateway (AG-02), in wall ms (the uplink converts
+        the link's unix_ms: unix_ms - EPOCH_UNIX_S * 1000)."""
+        self.clock_synced = True
+        self.wall_base_s = wall_ms // 1000
+        self.wall_base_ms = now_ms - wall_ms % 1000
+        self.wall_s = self.wall_base_s + (now_ms - self.wall_base_ms) // 1000
+        self._wall_next_ms = self.wall_base_ms + (self.wall_s - self.wall_base_s + 1) * 1000
 
     def _clock(self, now_ms):
-        # Whole wall-clock seconds; the long-int arithmetic runs once a second.
-        if self.unix_base_s and now_ms >= self._unix_next_ms:
-            self.unix_s = self.unix_base_s + (now_ms - self.unix_base_ms) // 1000
-            self._unix_next_ms += 1000
-        return self.unix_s
+        # Whole wall seconds, recomputed once a second: small ints only (wall
+        # seconds until 2054, ticks_ms below 2**30 = 12.4 days of uptime).
+        if self.clock_synced and now_ms >= self._wall_next_ms:
+            self.wall_s = self.wall_base_s + (now_ms - self.wall_base_ms) // 1000
+            self._wall_next_ms += 1000
+        return self.wall_s
 
     # --- owner and link requests ---------------------------------------------
 
@@ -253,8 +259,8 @@ class Controller:
         self.log(lm.EV_STATE, prev, state, 0, 0)
         self.uplink.changed = True
 
-    def _update_window(self, unix_s, now_ms):
-        blocked = self.windows.blocked(unix_s)
+    def _update_window(self, wall_s, now_ms):
+        blocked = self.windows.blocked(wall_s)
         if blocked != self.window_blocked:
             self.window_blocked = blocked
             if blocked:
@@ -270,7 +276,7 @@ class Controller:
         b = self.board
         now = b.ticks_ms()
         self.uplink.receive(now)
-        unix_s = self._clock(now)
+        wall_s = self._clock(now)
         press = self.button.update(now, b.button_pressed())
         if press:
             self._on_press(press, now)
@@ -291,12 +297,12 @@ class Controller:
             self._on_plug(now)
         elif cp == iec61851.STATE_A:
             self.ev_absent_seen = True
-        self._update_window(unix_s, now)
+        self._update_window(wall_s, now)
         L = self.limits
         link_lost = self.failsafe.active
-        L.offered_ma(now, unix_s, self.override, link_lost)
+        L.offered_ma(now, wall_s, self.override, link_lost)
         self._follow_schedule(now)
-        applied = L.update(now, unix_s, self.override, link_lost)
+        applied = L.update(now, wall_s, self.override, link_lost)
         if L.expired_mask:
             self._log_expired(L.take_expired())
             self.uplink.changed = True
@@ -396,7 +402,8 @@ class Controller:
             "available": self.available,
             "delay_remaining_s": self.delay.remaining_s(now),
             "window_blocked": self.window_blocked,
-            "unix_s": self.unix_s,
+            "unix_s": self.wall_s + EPOCH_UNIX_S if self.clock_synced else 0,
+            "wall_s": self.wall_s,
             "events_pending": self.events.pending_count(),
             "event_seq": self.events.next_seq,
             "reset_now": self.reset_now,

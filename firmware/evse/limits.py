@@ -5,6 +5,9 @@
 # T7-LOG (source, asked, applied and reason of every request).
 # Pure and allocation-free per tick: offered_ma()/update() touch only ints and
 # the arrays made in __init__; set()/set_schedule() are events and may allocate.
+# Wall time is in wall seconds (evse.windows: since 2020-01-01 UTC, small
+# ints on the boards; <= 0 = unknown); the uplink converts the link's unix
+# seconds on receipt.
 try:
     from micropython import const
 except ImportError:
@@ -15,7 +18,7 @@ except ImportError:
 
 from array import array
 
-from evse.windows import TIME_VALID_FROM_S  # before 2020 = wall time unknown
+from evse.windows import EPOCH_UNIX_S
 
 # Limit sources (DESIGN section 5), lowest index wins a tie for binding_source.
 SRC_HARDWARE = const(0)  # max_current_ma: the EVSE rating
@@ -78,14 +81,14 @@ class Limits:
         self.pwm_min_interval_ms = 5000
         self._increase_ok_ms = 0  # an increase may apply from this tick on
         self.configure(current_step_ma, pwm_min_interval_ms)
-        # Schedule (T7-PROFILE): periods (start_offset_s, limit_ma) from start_unix_s.
+        # Schedule (T7-PROFILE): periods (start_offset_s, limit_ma) from start_wall_s.
         self._sched_offset_s = array("i", [0] * MAX_PERIODS)
         self._sched_ma = array("i", [0] * MAX_PERIODS)
         self._sched_n = 0
         self._sched_start_s = 0
-        self._sched_end_s = -1  # -1: the last period lasts until replaced
+        self._sched_end_s = None  # None: the last period lasts until replaced
         self.schedule_generation = -1
-        self._cache_from_s = 1  # [from, to) in unix s where _cache_ma holds; to -1 = open
+        self._cache_from_s = 1  # [from, to) in wall s where _cache_ma holds; to -1 = open
         self._cache_to_s = 0
         self._cache_ma = -1
         self._held_ma = -1  # schedule value last found with a valid wall time
@@ -102,7 +105,7 @@ class Limits:
         self._changed = False
         self._override = False  # context of the last offered_ma(), for set() records
         self._link_lost = False
-        self._unix_s = 0
+        self._wall_s = 0  # wall time of the last arbitration, for set() records
         # T7-LOG record of the last set()/clear()/set_schedule().
         self.rec_source = -1
         self.rec_asked_ma = -1
@@ -153,12 +156,13 @@ class Limits:
         if source == SRC_SCHEDULE:
             self._sched_n = 0
             self._held_ma = -1
-        self.offered_ma(now_ms, self._unix_s, self._override, self._link_lost)
+        self.offered_ma(now_ms, self._wall_s, self._override, self._link_lost)
         return self._record(source, -1, R_CLEARED)
 
-    def set_schedule(self, generation, start_unix_s, periods, duration_s=0, now_ms=0):
+    def set_schedule(self, generation, start_wall_s, periods, duration_s=0, now_ms=0):
         """T7-PROFILE: the gateway's compact schedule, periods = ascending
-        (start_offset_s, limit_ma) from start_unix_s, at most 24; duration_s 0 =
+        (start_offset_s, limit_ma) from start_wall_s (wall seconds: the uplink
+        converts the link's start_unix_s), at most 24; duration_s 0 =
         the last period lasts until replaced. Idempotent, latest wins: a
         generation not newer than the one held is ignored (returns
         R_STALE_IGNORED), so the gateway numbers schedules monotonically."""
@@ -168,7 +172,7 @@ class Limits:
         if generation <= self.schedule_generation:
             return self._record(SRC_SCHEDULE, -1, R_STALE_IGNORED)
         try:
-            _check_schedule(start_unix_s, periods, duration_s)
+            _check_schedule(start_wall_s, periods, duration_s)
         except ValueError:
             self._record(SRC_SCHEDULE, -1, R_REFUSED_RANGE)
             raise
@@ -178,13 +182,13 @@ class Limits:
             self._sched_ma[i] = limit_ma
             i += 1
         self._sched_n = i
-        self._sched_start_s = start_unix_s
-        self._sched_end_s = start_unix_s + duration_s if duration_s else -1
+        self._sched_start_s = start_wall_s
+        self._sched_end_s = start_wall_s + duration_s if duration_s else None
         self.schedule_generation = generation
         self._cache_from_s = 1  # force a lookup
         self._cache_to_s = 0
         self._held_ma = -1
-        asked = self._schedule_ma(self._unix_s) if i else -1
+        asked = self._schedule_ma(self._wall_s) if i else -1
         return self._arbitrated_record(SRC_SCHEDULE, asked, now_ms)
 
     def hold_schedule(self, limit_ma):
@@ -214,16 +218,17 @@ class Limits:
 
     # --- per tick (no allocation) ------------------------------------------
 
-    def offered_ma(self, now_ms, now_unix_s=0, override=False, link_lost=False):
+    def offered_ma(self, now_ms, now_wall_s=0, override=False, link_lost=False):
         """DESIGN section 5: min over every source in force, rounded down to
         current_step_ma (AG-10), 0 below 6 A. Entity limits vanish at their
-        expiry instant: a limit set at t for d ms binds for t <= now < t + d."""
+        expiry instant: a limit set at t for d ms binds for t <= now < t + d.
+        now_wall_s: wall seconds (evse.windows), <= 0 unknown."""
         self._override = override
         self._link_lost = link_lost
-        self._unix_s = now_unix_s
+        self._wall_s = now_wall_s
         lim = self._limit_ma
         exp = self._expires_ms
-        sched = self._schedule_ma(now_unix_s) if self._sched_n else -1
+        sched = self._schedule_ma(now_wall_s) if self._sched_n else -1
         self.schedule_ma = sched
         lim[SRC_SCHEDULE] = self._hold_ma if self.schedule_held else sched
         lifted = _LIFTED_MASK if override else 0
@@ -251,12 +256,12 @@ class Limits:
         self.target_ma = best
         return best
 
-    def update(self, now_ms, now_unix_s=0, override=False, link_lost=False):
+    def update(self, now_ms, now_wall_s=0, override=False, link_lost=False):
         """Move applied_ma towards the arbitrated target. Annex A: the duty
         changes at most every pwm_min_interval_ms for load-driven changes, so
         an increase waits that long after the last change; a decrease applies
         at once (and restarts the wait). Returns applied_ma."""
-        target = self.offered_ma(now_ms, now_unix_s, override, link_lost)
+        target = self.offered_ma(now_ms, now_wall_s, override, link_lost)
         applied = self.applied_ma
         if target < applied or (target > applied and (
                 not self._changed or now_ms >= self._increase_ok_ms)):
@@ -265,10 +270,11 @@ class Limits:
             self._increase_ok_ms = now_ms + self.pwm_min_interval_ms
         return self.applied_ma
 
-    def _schedule_ma(self, now_unix_s):
+    def _schedule_ma(self, now_wall_s):
         # The lookup result is cached for the [from, to) span it holds for, so a
-        # steady tick only compares (wall time > 2**30 is a long int on boards).
-        if now_unix_s < TIME_VALID_FROM_S:
+        # steady tick only compares; a lookup at a period boundary is small-int
+        # arithmetic on wall seconds (no allocation either).
+        if now_wall_s <= 0:
             # No valid wall time: keep the period last found with a valid time
             # (the controller's clock runs on ticks once synced, so this is the
             # boot before the first sync). With none, the schedule does not
@@ -276,22 +282,25 @@ class Limits:
             # UK-7 wants charging without a network; hardware, cable, site,
             # DNO and failsafe limits still hold.
             return self._held_ma
-        if self._cache_from_s <= now_unix_s and (self._cache_to_s < 0
-                                                 or now_unix_s < self._cache_to_s):
+        if self._cache_from_s <= now_wall_s and (self._cache_to_s < 0
+                                                 or now_wall_s < self._cache_to_s):
             return self._cache_ma
         start = self._sched_start_s
         end = self._sched_end_s
-        if now_unix_s < start:
+        if now_wall_s < start:
             ma, lo, hi = -1, 0, start
-        elif end >= 0 and now_unix_s >= end:
+        elif end is not None and now_wall_s >= end:
             ma, lo, hi = -1, end, -1
         else:
-            off = now_unix_s - start
+            off = now_wall_s - start
             n = self._sched_n
             i = 0
             while i < n and self._sched_offset_s[i] <= off:
                 i += 1
-            hi = start + self._sched_offset_s[i] if i < n else end
+            if i < n:
+                hi = start + self._sched_offset_s[i]
+            else:
+                hi = -1 if end is None else end  # -1: holds until replaced
             if i == 0:  # before the first period (first offset > 0)
                 ma, lo = -1, start
             else:
@@ -313,7 +322,7 @@ class Limits:
 
     def _arbitrated_record(self, source, asked_ma, now_ms):
         # Arbitrate with the context (wall time, override, link) of the last tick.
-        self.offered_ma(now_ms, self._unix_s, self._override, self._link_lost)
+        self.offered_ma(now_ms, self._wall_s, self._override, self._link_lost)
         if asked_ma < 0:
             reason = R_NOT_IN_FORCE
         elif self._override and (_LIFTED_MASK >> source) & 1:
@@ -331,9 +340,11 @@ class Limits:
         return self._record(source, asked_ma, reason)
 
 
-def _check_schedule(start_unix_s, periods, duration_s):
-    if not isinstance(start_unix_s, int) or start_unix_s < 0:
-        raise ValueError("schedule start must be unix seconds >= 0, got %r" % (start_unix_s,))
+def _check_schedule(start_wall_s, periods, duration_s):
+    # start: any time from 1970 on (unix seconds >= 0, as the link's u32 allows)
+    if not isinstance(start_wall_s, int) or start_wall_s < -EPOCH_UNIX_S:
+        raise ValueError("schedule start must be wall seconds >= %d (1970), got %r"
+                         % (-EPOCH_UNIX_S, start_wall_s))
     if not isinstance(duration_s, int) or duration_s < 0:
         raise ValueError("schedule duration must be >= 0 s, got %r" % (duration_s,))
     if not isinstance(periods, (list, tuple)):

@@ -16,6 +16,7 @@ import json
 from evse import events as ev
 from evse import limits as lim
 from evse import settings as settings_mod
+from evse.windows import EPOCH_UNIX_S
 from protocols import iec61851, link
 from protocols import link_messages as lm
 
@@ -124,7 +125,7 @@ class Uplink:
             f |= lm.F_DELAY
         if c.window_blocked:
             f |= lm.F_NO_CHARGE_WINDOW
-        if c.unix_base_s:
+        if c.clock_synced:
             f |= lm.F_TIME_VALID
         if not c.available:
             f |= lm.F_UNAVAILABLE
@@ -236,9 +237,10 @@ class Uplink:
 
     def _on_time_sync(self, f, tag, now_ms):
         c = self.ctl
-        before_ms = c.unix_base_s * 1000 + (now_ms - c.unix_base_ms) if c.unix_base_s else 0
-        c.set_wall_clock(f["unix_ms"], now_ms)
-        fix_ms = f["unix_ms"] - before_ms if before_ms else 0
+        wall_ms = f["unix_ms"] - EPOCH_UNIX_S * 1000  # unix -> wall (evse.windows) on receipt
+        before_ms = c.wall_base_s * 1000 + (now_ms - c.wall_base_ms)
+        fix_ms = wall_ms - before_ms if c.clock_synced else 0
+        c.set_wall_clock(wall_ms, now_ms)
         self._result(lm.TIME_SYNC, tag, lm.ST_OK, max(-0x80000000, min(0x7FFFFFFF, fix_ms)),
                      now_ms)
 
@@ -299,7 +301,7 @@ class Uplink:
                 else:
                     self.sched_counter += 1
                     c.limits.set_schedule(
-                        self.sched_counter, f["start_unix_s"],
+                        self.sched_counter, f["start_unix_s"] - EPOCH_UNIX_S,  # unix -> wall
                         [(o, lim.MAX_OFFER_MA if ma == lm.LIMIT_NONE else ma)
                          for o, ma in periods], f["duration_s"], now_ms)
             except ValueError:

@@ -1,5 +1,20 @@
-# Default no-charge windows (UK-10, SI 2021/1467) in local time, and UK local
-# time (GMT/BST) from unix seconds by integer date arithmetic: no time module.
+# Default no-charge windows (UK-10, SI 2021/1467) in local time, UK local time
+# (GMT/BST) by integer date arithmetic (no time module), and the firmware's
+# wall time.
+#
+# Wall time in the firmware core is "wall seconds": seconds since the firmware
+# epoch 2020-01-01T00:00:00Z (EPOCH_UNIX_S), not unix seconds. On 32-bit
+# MicroPython (ESP32, RP2040) ints of 2**30 and above are heap objects, and
+# unix time (~1.8e9) is one: every sum or difference on it would allocate.
+# Wall seconds stay small ints until 2**30 - 1 = 2054-01-09T13:37:03Z
+# (WALL_SMALL_MAX_S); after that the arithmetic is still exact, it only
+# allocates again (DESIGN §7 P3). wall_s <= 0 means "no valid wall time": a
+# clock never synced (0) or set before 2020 (1970, an ESP32 RTC at 2000). The
+# link keeps unix seconds (protocols/LINK.md): the uplink converts on receipt
+# of TIME_SYNC / SCHEDULE, the controller when it stamps an event or reports
+# status(). Dates are days since 1970-01-01 (days_from_civil); the day of a
+# wall second is wall_s // 86400 + EPOCH_DAYS.
+#
 # Windows are [weekday_mask, start_min, end_min]: bit 0 of the mask = Monday
 # ... bit 6 = Sunday; minutes of the local day, start inclusive, end exclusive
 # (end 1440 = midnight). start > end wraps midnight: the window starts on a
@@ -17,15 +32,16 @@ except ImportError:
 
 from array import array
 
+EPOCH_UNIX_S = 1577836800  # 2020-01-01T00:00:00Z; not a const: > 2**30 (a long int on boards)
+EPOCH_DAYS = const(18262)  # days from 1970-01-01 to 2020-01-01
+WALL_SMALL_MAX_S = const(0x3FFFFFFF)  # the last small-int wall second: 2054-01-09T13:37:03Z
 MAX_WINDOWS = const(8)
 MINUTES_PER_DAY = const(1440)
 _SECONDS_PER_DAY = const(86400)
+_BST_CHANGE_S = const(3600)  # GMT/BST change at 01:00 UTC
 _WEEKDAYS = const(0x1F)  # Monday..Friday
 UK_PROFILE = ((_WEEKDAYS, 8 * 60, 11 * 60), (_WEEKDAYS, 16 * 60, 22 * 60))
 MODE_UK = "uk"  # utc_offset_mode: GMT/BST rule; else fixed minutes -720..840
-# A wall clock that never synced reads 1970 (or 2000 on an ESP32 RTC): any
-# time before 2020-01-01T00:00:00Z counts as unknown. Not a const: > 2**30.
-TIME_VALID_FROM_S = 1577836800
 
 
 def days_from_civil(year, month, day):
@@ -54,6 +70,17 @@ def civil_from_days(days):
     return year, month, day
 
 
+def year_of_days(days):
+    """civil_from_days(days)[0] without building a tuple (no allocation)."""
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    # months from March: doy >= 306 is January or February of the next year
+    return yoe + era * 400 + (1 if doy >= 306 else 0)
+
+
 def weekday(days):
     """0 = Monday ... 6 = Sunday; 1970-01-01 was a Thursday."""
     return (days + 3) % 7
@@ -68,20 +95,22 @@ def last_sunday(year, month):
     return last - (weekday(last) - 6) % 7
 
 
-def bst_start_s(year):
-    """British Summer Time starts 01:00 UTC on the last Sunday of March."""
-    return last_sunday(year, 3) * _SECONDS_PER_DAY + 3600
+def bst_start_wall_s(year):
+    """British Summer Time starts 01:00 UTC on the last Sunday of March
+    (wall seconds: small-int arithmetic, days are counted from 2020)."""
+    return (last_sunday(year, 3) - EPOCH_DAYS) * _SECONDS_PER_DAY + _BST_CHANGE_S
 
 
-def bst_end_s(year):
-    """... and ends 01:00 UTC on the last Sunday of October."""
-    return last_sunday(year, 10) * _SECONDS_PER_DAY + 3600
+def bst_end_wall_s(year):
+    """... and ends 01:00 UTC on the last Sunday of October (wall seconds)."""
+    return (last_sunday(year, 10) - EPOCH_DAYS) * _SECONDS_PER_DAY + _BST_CHANGE_S
 
 
-def uk_offset_min(unix_s):
-    """UK local time minus UTC in minutes: 60 during BST, else 0 (GMT)."""
-    year = civil_from_days(unix_s // _SECONDS_PER_DAY)[0]
-    return 60 if bst_start_s(year) <= unix_s < bst_end_s(year) else 0
+def uk_offset_min(wall_s):
+    """UK local time minus UTC in minutes at wall second wall_s: 60 during
+    BST, else 0 (GMT)."""
+    year = year_of_days(wall_s // _SECONDS_PER_DAY + EPOCH_DAYS)
+    return 60 if bst_start_wall_s(year) <= wall_s < bst_end_wall_s(year) else 0
 
 
 def check_mode(mode):
@@ -92,9 +121,10 @@ def check_mode(mode):
     raise ValueError('utc_offset_mode must be "uk" or minutes -720..840, got %r' % (mode,))
 
 
-def offset_min(unix_s, mode):
-    """Local time minus UTC in minutes for utc_offset_mode `mode`."""
-    return uk_offset_min(unix_s) if mode == MODE_UK else mode
+def offset_min(wall_s, mode):
+    """Local time minus UTC in minutes at wall second wall_s for
+    utc_offset_mode `mode`."""
+    return uk_offset_min(wall_s) if mode == MODE_UK else mode
 
 
 def check_windows(windows):
@@ -136,10 +166,11 @@ def blocked_at(windows, day, minute):
 
 
 class Windows:
-    """blocked(now_unix_s) per tick without allocation: the answer holds for
+    """blocked(now_wall_s) per tick without allocation: the answer holds for
     the whole UTC minute (BST changes at 01:00:00 UTC, a minute boundary), so
-    it is recomputed (long-int arithmetic on the boards) only when the time
-    leaves that minute; other ticks only compare."""
+    it is recomputed only when the time leaves that minute, with small-int
+    arithmetic on wall seconds (no allocation either); other ticks only
+    compare."""
 
     def __init__(self, windows=(), utc_offset_mode=MODE_UK):
         self._w = array("i", [0] * (3 * MAX_WINDOWS))
@@ -148,7 +179,7 @@ class Windows:
         self.local_day = -1  # last evaluated local weekday (0 Monday), -1 unknown
         self.local_minute = -1
         self._blocked = False
-        self._from_s = 1  # [from, to) UTC seconds where _blocked holds
+        self._from_s = 1  # [from, to) in wall seconds where _blocked holds
         self._to_s = 0
         self.configure(windows, utc_offset_mode)
 
@@ -171,15 +202,16 @@ class Windows:
         w = self._w
         return [[w[i], w[i + 1], w[i + 2]] for i in range(0, 3 * self._n, 3)]
 
-    def blocked(self, now_unix_s):
-        """UK-10: charging blocked now? False with no windows or no valid time."""
-        if self._n == 0 or now_unix_s < TIME_VALID_FROM_S:
+    def blocked(self, now_wall_s):
+        """UK-10: charging blocked now? False with no windows or no valid time
+        (now_wall_s <= 0)."""
+        if self._n == 0 or now_wall_s <= 0:
             return False
-        if self._from_s <= now_unix_s < self._to_s:
+        if self._from_s <= now_wall_s < self._to_s:
             return self._blocked
-        local_s = now_unix_s + 60 * offset_min(now_unix_s, self.mode)
-        days = local_s // _SECONDS_PER_DAY
-        day = weekday(days)
+        local_s = now_wall_s + 60 * offset_min(now_wall_s, self.mode)
+        days = local_s // _SECONDS_PER_DAY  # local days since 2020-01-01
+        day = weekday(days + EPOCH_DAYS)
         minute = (local_s - days * _SECONDS_PER_DAY) // 60
         self.local_day = day
         self.local_minute = minute
@@ -190,6 +222,6 @@ class Windows:
             blocked = bool(_in_window(w[i], w[i + 1], w[i + 2], day, minute))
             i += 3
         self._blocked = blocked
-        self._from_s = now_unix_s - now_unix_s % 60
+        self._from_s = now_wall_s - now_wall_s % 60
         self._to_s = self._from_s + 60
         return self._blocked

@@ -16,9 +16,11 @@ from evse.limits import (
     SRC_WINDOW,
     Limits,
 )
+from evse.windows import EPOCH_UNIX_S
 from mpunit import raises
 
-T0 = 1774832400  # 2026-03-30T01:00:00Z, a valid wall time
+T0_UNIX = 1774832400  # 2026-03-30T01:00:00Z in unix seconds (the link's unit)
+T0_WALL = T0_UNIX - EPOCH_UNIX_S  # the same in wall seconds: what Limits takes
 
 
 def test_ag09_csms_limit_lowers_and_raises_the_offer():
@@ -159,20 +161,20 @@ def test_ag12_override_lifts_smart_limits_not_hardware_cable_site():
     for src in (SRC_CSMS, SRC_HEMS, SRC_DNO):
         lim.set(src, 6000, 0)
     lim.set(SRC_WINDOW, 0, 0)
-    lim.set_schedule(1, T0, [(0, 7000)])
-    assert lim.offered_ma(0, T0, False) == 0
-    assert lim.offered_ma(0, T0, True) == 20000
+    lim.set_schedule(1, T0_WALL, [(0, 7000)])
+    assert lim.offered_ma(0, T0_WALL, False) == 0
+    assert lim.offered_ma(0, T0_WALL, True) == 20000
     assert lim.binding_source == SRC_CABLE
     lim.set(SRC_CABLE, 32000, 0)
-    assert lim.offered_ma(0, T0, True) == 30000 and lim.binding_source == SRC_SITE
+    assert lim.offered_ma(0, T0_WALL, True) == 30000 and lim.binding_source == SRC_SITE
     lim.set(SRC_SITE, 40000, 0)
-    assert lim.offered_ma(0, T0, True) == 32000 and lim.binding_source == SRC_HARDWARE
+    assert lim.offered_ma(0, T0_WALL, True) == 32000 and lim.binding_source == SRC_HARDWARE
     assert lim.set(SRC_HEMS, 8000, 0) == limits.R_LIFTED_BY_OVERRIDE
     lim.set(SRC_METER, 6000, 0)
-    assert lim.offered_ma(0, T0, True) == 6000 and lim.binding_source == SRC_METER
+    assert lim.offered_ma(0, T0_WALL, True) == 6000 and lim.binding_source == SRC_METER
     lim.clear(SRC_METER)
     lim.set(SRC_FAILSAFE, 8000, 0)
-    assert lim.offered_ma(0, T0, True, True) == 8000
+    assert lim.offered_ma(0, T0_WALL, True, True) == 8000
 
 
 def test_ag11_failsafe_binds_only_while_link_lost():
@@ -244,19 +246,19 @@ def test_annex_a_decreases_apply_at_once_back_to_back():
 
 def test_t7_profile_schedule_generation_idempotent_latest_wins():
     lim = Limits()
-    lim.offered_ma(0, T0)  # set_schedule() records with the last tick's wall time
-    assert lim.set_schedule(5, T0, [(0, 10000)]) == limits.R_APPLIED
+    lim.offered_ma(0, T0_WALL)  # set_schedule() records with the last tick's wall time
+    assert lim.set_schedule(5, T0_WALL, [(0, 10000)]) == limits.R_APPLIED
     assert lim.rec_source == SRC_SCHEDULE
-    assert lim.offered_ma(0, T0) == 10000
-    assert lim.set_schedule(5, T0, [(0, 6000)]) == limits.R_STALE_IGNORED
-    assert lim.set_schedule(4, T0, [(0, 6000)]) == limits.R_STALE_IGNORED
-    assert lim.offered_ma(0, T0) == 10000 and lim.schedule_generation == 5
-    lim.set_schedule(6, T0, [(0, 12000)])
-    assert lim.offered_ma(0, T0) == 12000
+    assert lim.offered_ma(0, T0_WALL) == 10000
+    assert lim.set_schedule(5, T0_WALL, [(0, 6000)]) == limits.R_STALE_IGNORED
+    assert lim.set_schedule(4, T0_WALL, [(0, 6000)]) == limits.R_STALE_IGNORED
+    assert lim.offered_ma(0, T0_WALL) == 10000 and lim.schedule_generation == 5
+    lim.set_schedule(6, T0_WALL, [(0, 12000)])
+    assert lim.offered_ma(0, T0_WALL) == 12000
     lim.clear(SRC_SCHEDULE)
-    assert lim.offered_ma(0, T0) == 32000
-    assert lim.set_schedule(6, T0, [(0, 6000)]) == limits.R_STALE_IGNORED
-    assert lim.offered_ma(0, T0) == 32000
+    assert lim.offered_ma(0, T0_WALL) == 32000
+    assert lim.set_schedule(6, T0_WALL, [(0, 6000)]) == limits.R_STALE_IGNORED
+    assert lim.offered_ma(0, T0_WALL) == 32000
 
 
 def test_t7_profile_schedule_followed_across_period_boundaries():
@@ -264,21 +266,20 @@ def test_t7_profile_schedule_followed_across_period_boundaries():
     gateway, on the firmware's own clock (virtual time: 24 h in a loop)."""
     lim = Limits()
     periods = [(0, 16000), (3600, 0), (7200, 32000), (86000, 6000)]
-    lim.set_schedule(1, T0, periods, 86400)
-    expect = ((T0 - 1, 32000), (T0, 16000), (T0 + 3599, 16000), (T0 + 3600, 0),
-              (T0 + 7199, 0), (T0 + 7200, 32000), (T0 + 85999, 32000), (T0 + 86000, 6000),
-              (T0 + 86399, 6000), (T0 + 86400, 32000), (T0 + 10 ** 6, 32000))
-    for now_s, ma in expect:
-        assert lim.offered_ma(0, now_s) == ma, (now_s - T0, ma)
+    lim.set_schedule(1, T0_WALL, periods, 86400)
+    expect = ((-1, 32000), (0, 16000), (3599, 16000), (3600, 0), (7199, 0), (7200, 32000),
+              (85999, 32000), (86000, 6000), (86399, 6000), (86400, 32000), (10 ** 6, 32000))
+    for since_t0_s, ma in expect:
+        assert lim.offered_ma(0, T0_WALL + since_t0_s) == ma, (since_t0_s, ma)
     # every second of the day in order, then backwards (time re-sync)
     seen = 0
-    t = T0
-    while t < T0 + 86400:
+    t = T0_WALL
+    while t < T0_WALL + 86400:
         got = lim.offered_ma(0, t)
         seen |= 1 << (got // 1000)
         t += 60
     assert seen == (1 << 16) | 1 | (1 << 32) | (1 << 6)
-    assert lim.offered_ma(0, T0 + 100) == 16000
+    assert lim.offered_ma(0, T0_WALL + 100) == 16000
     assert lim.binding_source == SRC_SCHEDULE
 
 
@@ -286,46 +287,47 @@ def test_uk11_schedule_rate_change_held_through_the_random_delay():
     """UK-11: when a schedule raises or lowers the rate, the change waits out
     the random delay: the controller holds the old rate, then releases it."""
     lim = Limits()
-    lim.set_schedule(1, T0, [(0, 10000), (600, 20000)])
-    assert lim.offered_ma(0, T0 + 599) == 10000
+    lim.set_schedule(1, T0_WALL, [(0, 10000), (600, 20000)])
+    assert lim.offered_ma(0, T0_WALL + 599) == 10000
     lim.hold_schedule(10000)
-    assert lim.offered_ma(0, T0 + 600) == 10000
+    assert lim.offered_ma(0, T0_WALL + 600) == 10000
     assert lim.schedule_ma == 20000  # the new period is visible to the controller
     assert lim.limit_ma(SRC_SCHEDULE) == 10000
     lim.release_schedule()
-    assert lim.offered_ma(0, T0 + 601) == 20000
+    assert lim.offered_ma(0, T0_WALL + 601) == 20000
     lim.hold_schedule(-1)  # no schedule limit before the change: hold "none"
-    assert lim.offered_ma(0, T0 + 602) == 32000
+    assert lim.offered_ma(0, T0_WALL + 602) == 32000
     for bad in (-2, 80001, "x"):
         with raises(ValueError):
             lim.hold_schedule(bad)
     lim.release_schedule()
-    assert lim.offered_ma(0, T0 + 603) == 20000
+    assert lim.offered_ma(0, T0_WALL + 603) == 20000
 
 
 def test_t7_profile_schedule_first_period_later_and_open_ended():
     lim = Limits()
-    lim.set_schedule(1, T0, [(600, 8000), (1200, 10000)])
-    assert lim.offered_ma(0, T0 + 599) == 32000
-    assert lim.offered_ma(0, T0 + 600) == 8000
-    assert lim.offered_ma(0, T0 + 10 ** 7) == 10000  # duration 0: last period stays
+    lim.set_schedule(1, T0_WALL, [(600, 8000), (1200, 10000)])
+    assert lim.offered_ma(0, T0_WALL + 599) == 32000
+    assert lim.offered_ma(0, T0_WALL + 600) == 8000
+    assert lim.offered_ma(0, T0_WALL + 10 ** 7) == 10000  # duration 0: last period stays
 
 
 def test_t7_profile_schedule_with_unknown_wall_time():
     """No valid wall time: the period last found with a valid time holds; a
     schedule never evaluated with a valid time does not limit (UK-7)."""
     lim = Limits()
-    lim.set_schedule(1, T0, [(0, 10000), (60, 20000)])
+    lim.set_schedule(1, T0_WALL, [(0, 10000), (60, 20000)])
     assert lim.offered_ma(0, 0) == 32000
-    assert lim.offered_ma(0, T0 + 5) == 10000
+    assert lim.offered_ma(0, T0_WALL + 5) == 10000
     assert lim.offered_ma(0, 0) == 10000
-    assert lim.offered_ma(0, 946684800) == 10000  # ESP32 RTC at 2000-01-01: unknown
-    assert lim.offered_ma(0, T0 + 60) == 20000
+    assert lim.offered_ma(0, 946684800 - EPOCH_UNIX_S) == 10000  # ESP32 RTC 2000: unknown
+    assert lim.offered_ma(0, -1) == 10000  # 2019-12-31T23:59:59Z: unknown
+    assert lim.offered_ma(0, T0_WALL + 60) == 20000
 
 
 def test_uk8_schedule_refuses_bad_periods_atomically():
     lim = Limits()
-    lim.set_schedule(1, T0, [(0, 10000)])
+    lim.set_schedule(1, T0_WALL, [(0, 10000)])
     bad = (
         [(i * 60, 10000) for i in range(25)],
         [(0, 10000), (0, 12000)],
@@ -339,24 +341,24 @@ def test_uk8_schedule_refuses_bad_periods_atomically():
     )
     for periods in bad:
         with raises(ValueError):
-            lim.set_schedule(2, T0, periods)
+            lim.set_schedule(2, T0_WALL, periods)
         assert lim.rec_reason == limits.R_REFUSED_RANGE
     with raises(ValueError):
-        lim.set_schedule(2, -5, [(0, 10000)])
+        lim.set_schedule(2, -EPOCH_UNIX_S - 5, [(0, 10000)])  # unix -5: before 1970
     with raises(ValueError):
-        lim.set_schedule(2, T0, [(0, 10000), (600, 6000)], 600)
+        lim.set_schedule(2, T0_WALL, [(0, 10000), (600, 6000)], 600)
     with raises(ValueError):
-        lim.set_schedule(-1, T0, [(0, 10000)])
+        lim.set_schedule(-1, T0_WALL, [(0, 10000)])
     assert lim.schedule_generation == 1
-    assert lim.offered_ma(0, T0) == 10000
-    assert lim.set_schedule(2, T0, [(i * 60, 6000 + i * 1000) for i in range(24)]) == 0
-    assert lim.offered_ma(0, T0 + 23 * 60) == 29000
+    assert lim.offered_ma(0, T0_WALL) == 10000
+    assert lim.set_schedule(2, T0_WALL, [(i * 60, 6000 + i * 1000) for i in range(24)]) == 0
+    assert lim.offered_ma(0, T0_WALL + 23 * 60) == 29000
 
 
 def test_t7_log_records_source_asked_applied_and_reason():
     """T7-LOG: every control request yields (source, asked, applied, reason)."""
     lim = Limits(site_limit_ma=20000)
-    lim.offered_ma(0, T0)
+    lim.offered_ma(0, T0_WALL)
     cases = (
         (SRC_CSMS, 16000, 16000, limits.R_APPLIED),
         (SRC_HEMS, 25000, 16000, limits.R_CAPPED_BY_CSMS),
@@ -372,10 +374,10 @@ def test_t7_log_records_source_asked_applied_and_reason():
     lim.clear(SRC_DNO)
     assert (lim.rec_source, lim.rec_asked_ma, lim.rec_applied_ma, lim.rec_reason) == (
         SRC_DNO, -1, 20000, limits.R_CLEARED)
-    lim.offered_ma(0, T0, True)
+    lim.offered_ma(0, T0_WALL, True)
     assert lim.set(SRC_CSMS, 8000, 0) == limits.R_LIFTED_BY_OVERRIDE
     assert lim.rec_applied_ma == 20000
-    assert lim.set_schedule(1, T0 + 60, [(0, 8000)]) == limits.R_NOT_IN_FORCE
+    assert lim.set_schedule(1, T0_WALL + 60, [(0, 8000)]) == limits.R_NOT_IN_FORCE
     assert limits.R_CAPPED_BY_METER - limits.R_CAPPED_BY == SRC_METER
     assert len(limits.SOURCE_NAMES) == limits.N_SOURCES
 
@@ -386,11 +388,11 @@ def test_p3_offered_ma_and_update_allocate_nothing():
     lim = Limits()
     lim.set(SRC_CSMS, 16000, 0, 10 ** 6)
     lim.set(SRC_FAILSAFE, 6000, 0)
-    lim.set_schedule(1, T0, [(0, 20000), (3600, 10000)])
-    lim.offered_ma(0, T0)
+    lim.set_schedule(1, T0_WALL, [(0, 20000), (3600, 10000)])
+    lim.offered_ma(0, T0_WALL)
     results = [0, 0]
-    t1 = T0 + 1  # wall times > 2**30 are long ints on MicroPython: made before measuring
-    t2 = T0 + 2
+    t1 = T0_WALL + 1  # wall seconds: small ints on MicroPython until 2054
+    t2 = T0_WALL + 2
     mp = sys.implementation.name == "micropython"
     if mp:
         import gc
@@ -407,5 +409,47 @@ def test_p3_offered_ma_and_update_allocate_nothing():
         assert allocated == 0, allocated
     # CPython has no gc.mem_alloc(): there only the results are checked
     assert results == [16000, 16000]
-    assert lim.offered_ma(100, T0 + 3600) == 10000
+    assert lim.offered_ma(100, T0_WALL + 3600) == 10000
     assert lim.update(100, 0, False, True) == 6000
+
+
+def test_t7_profile_schedule_around_the_2020_epoch():
+    """Wall seconds are signed: a schedule may start before 2020 (the link's
+    start_unix_s is any u32); one that ended before 2020 is not in force."""
+    lim = Limits()
+    lim.set_schedule(1, -7200, [(0, 10000)], 3600)  # 2019-12-31 22:00-23:00 UTC
+    assert lim.offered_ma(0, T0_WALL) == 32000
+    assert lim.schedule_ma == -1
+    lim.set_schedule(2, -7200, [(0, 10000), (7200 + 60, 12000)])  # open-ended
+    assert lim.offered_ma(0, 59) == 10000
+    assert lim.offered_ma(0, 60) == 12000
+    assert lim.offered_ma(0, T0_WALL) == 12000
+    assert lim.set_schedule(3, -EPOCH_UNIX_S, [(0, 8000)]) == limits.R_APPLIED  # unix 0
+    assert lim.offered_ma(0, T0_WALL) == 8000
+
+
+def test_p3_schedule_period_boundary_allocates_nothing():
+    """P3: crossing a schedule period boundary looks the period up with
+    small-int arithmetic on wall seconds: no allocation on that tick either."""
+    lim = Limits(pwm_min_interval_ms=0)
+    lim.set_schedule(1, T0_WALL, [(0, 20000), (3600, 10000), (3660, 16000)], 7200)
+    lim.update(0, T0_WALL)
+    seen = [0, 0, 0]
+    t = T0_WALL + 3550
+    end = T0_WALL + 3700
+    mp = sys.implementation.name == "micropython"
+    if mp:
+        import gc
+
+        gc.collect()
+        gc.disable()
+        before = gc.mem_alloc()
+    while t < end:  # a lookup a second: two period boundaries
+        ma = lim.update(t, t)
+        seen[0 if ma == 20000 else 1 if ma == 10000 else 2] += 1
+        t += 1
+    if mp:
+        allocated = gc.mem_alloc() - before
+        gc.enable()
+        assert allocated == 0, allocated
+    assert seen == [50, 60, 40], seen
