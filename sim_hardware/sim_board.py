@@ -117,6 +117,12 @@ class SimBoard(Board):
         self._contacts = 0
         self._welded = False
         self._fails_to_close = False
+        # the power side, written by the EV and mains models and read by the
+        # meter emulators: per-phase current through the contactor (negative
+        # when the EV exports), mains voltage per phase and frequency
+        self.ev_current_ma = [0, 0, 0]
+        self.mains_mv = [230000, 230000, 230000]
+        self.mains_mhz = 50000
         # inputs and outputs
         self.rcd = 0
         self.button = 0
