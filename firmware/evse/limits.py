@@ -42,7 +42,7 @@ _LIFTED_MASK = const((1 << SRC_SCHEDULE) | (1 << SRC_CSMS) | (1 << SRC_HEMS) | (
 
 MIN_OFFER_MA = const(6000)  # Annex A: minimum offer 6 A; below it the EVSE pauses (x1)
 MAX_OFFER_MA = const(80000)  # Annex A: 96-97 % duty = 80 A, the highest current a duty encodes
-MAX_PERIODS = const(24)
+MAX_PERIODS = const(28)  # LINK.md SCHEDULE: at most 28 periods
 
 # T7-LOG reason codes (what happened to a request), reported with EV_LIMIT.
 R_APPLIED = const(0)  # the asked limit is what the EVSE offers
@@ -86,6 +86,7 @@ class Limits:
         self._sched_ma = array("i", [0] * MAX_PERIODS)
         self._sched_n = 0
         self._sched_start_s = 0
+        self._sched_repeat_s = 0
         self._sched_end_s = None  # None: the last period lasts until replaced
         self.schedule_generation = -1
         self._cache_from_s = 1  # [from, to) in wall s where _cache_ma holds; to -1 = open
@@ -159,11 +160,14 @@ class Limits:
         self.offered_ma(now_ms, self._wall_s, self._override, self._link_lost)
         return self._record(source, -1, R_CLEARED)
 
-    def set_schedule(self, generation, start_wall_s, periods, duration_s=0, now_ms=0):
+    def set_schedule(self, generation, start_wall_s, periods, duration_s=0, now_ms=0,
+                     repeat_s=0):
         """T7-PROFILE: the gateway's compact schedule, periods = ascending
         (start_offset_s, limit_ma) from start_wall_s (wall seconds: the uplink
-        converts the link's start_unix_s), at most 24; duration_s 0 =
-        the last period lasts until replaced. Idempotent, latest wins: a
+        converts the link's start_unix_s), at most 28; duration_s 0 =
+        the last period lasts until replaced; repeat_s > 0 restarts the periods
+        every repeat_s from the start (a daily or weekly OCPP Recurring profile
+        followed offline for as long as it lasts). Idempotent, latest wins: a
         generation not newer than the one held is ignored (returns
         R_STALE_IGNORED), so the gateway numbers schedules monotonically."""
         if not isinstance(generation, int) or generation < 0:
@@ -172,7 +176,7 @@ class Limits:
         if generation <= self.schedule_generation:
             return self._record(SRC_SCHEDULE, -1, R_STALE_IGNORED)
         try:
-            _check_schedule(start_wall_s, periods, duration_s)
+            _check_schedule(start_wall_s, periods, duration_s, repeat_s)
         except ValueError:
             self._record(SRC_SCHEDULE, -1, R_REFUSED_RANGE)
             raise
@@ -184,6 +188,7 @@ class Limits:
         self._sched_n = i
         self._sched_start_s = start_wall_s
         self._sched_end_s = start_wall_s + duration_s if duration_s else None
+        self._sched_repeat_s = repeat_s
         self.schedule_generation = generation
         self._cache_from_s = 1  # force a lookup
         self._cache_to_s = 0
@@ -293,18 +298,26 @@ class Limits:
             ma, lo, hi = -1, end, -1
         else:
             off = now_wall_s - start
+            repeat = self._sched_repeat_s
+            if repeat:  # the cycle in force: small ints only
+                off -= off // repeat * repeat
+            cycle = now_wall_s - off
             n = self._sched_n
             i = 0
             while i < n and self._sched_offset_s[i] <= off:
                 i += 1
             if i < n:
-                hi = start + self._sched_offset_s[i]
+                hi = cycle + self._sched_offset_s[i]
+            elif repeat:
+                hi = cycle + repeat  # the first period of the next cycle
             else:
-                hi = -1 if end is None else end  # -1: holds until replaced
+                hi = -1  # holds until replaced
+            if end is not None and (hi < 0 or hi > end):
+                hi = end
             if i == 0:  # before the first period (first offset > 0)
-                ma, lo = -1, start
+                ma, lo = -1, cycle
             else:
-                ma, lo = self._sched_ma[i - 1], start + self._sched_offset_s[i - 1]
+                ma, lo = self._sched_ma[i - 1], cycle + self._sched_offset_s[i - 1]
         self._cache_ma = ma
         self._cache_from_s = lo
         self._cache_to_s = hi
@@ -340,13 +353,15 @@ class Limits:
         return self._record(source, asked_ma, reason)
 
 
-def _check_schedule(start_wall_s, periods, duration_s):
+def _check_schedule(start_wall_s, periods, duration_s, repeat_s=0):
     # start: any time from 1970 on (unix seconds >= 0, as the link's u32 allows)
     if not isinstance(start_wall_s, int) or start_wall_s < -EPOCH_UNIX_S:
         raise ValueError("schedule start must be wall seconds >= %d (1970), got %r"
                          % (-EPOCH_UNIX_S, start_wall_s))
     if not isinstance(duration_s, int) or duration_s < 0:
         raise ValueError("schedule duration must be >= 0 s, got %r" % (duration_s,))
+    if not isinstance(repeat_s, int) or not (repeat_s == 0 or 60 <= repeat_s <= 604800):
+        raise ValueError("schedule repeat must be 0 or 60..604800 s, got %r" % (repeat_s,))
     if not isinstance(periods, (list, tuple)):
         raise ValueError("schedule periods must be a list, got %r" % (periods,))
     if len(periods) > MAX_PERIODS:
@@ -360,5 +375,7 @@ def _check_schedule(start_wall_s, periods, duration_s):
             raise ValueError("period offsets must ascend from 0, got %r" % (offset_s,))
         if duration_s and offset_s >= duration_s:
             raise ValueError("period at %d s starts after the schedule ends" % offset_s)
+        if repeat_s and offset_s >= repeat_s:
+            raise ValueError("period at %d s starts after its %d s cycle" % (offset_s, repeat_s))
         _check_ma(limit_ma, "period limit")
         last = offset_s

@@ -329,7 +329,7 @@ def test_uk8_schedule_refuses_bad_periods_atomically():
     lim = Limits()
     lim.set_schedule(1, T0_WALL, [(0, 10000)])
     bad = (
-        [(i * 60, 10000) for i in range(25)],
+        [(i * 60, 10000) for i in range(limits.MAX_PERIODS + 1)],
         [(0, 10000), (0, 12000)],
         [(60, 10000), (0, 12000)],
         [(-1, 10000)],
@@ -453,3 +453,31 @@ def test_p3_schedule_period_boundary_allocates_nothing():
         gc.enable()
         assert allocated == 0, allocated
     assert seen == [50, 60, 40], seen
+
+
+def test_t7_profile_daily_repeat_followed_offline_for_days():
+    """A daily schedule (OCPP Recurring Daily, LINK.md SCHEDULE repeat_s) repeats
+    its periods every 86400 s from its start, to the second, without the gateway."""
+    lim = Limits()
+    day = 86400
+    lim.set_schedule(1, T0_WALL, [(0, 10000), (7 * 3600, 16000), (22 * 3600, 32000)],
+                     repeat_s=day)
+    for d in (0, 1, 5):
+        base = T0_WALL + d * day
+        assert lim.offered_ma(0, base) == 10000
+        assert lim.offered_ma(0, base + 7 * 3600 - 1) == 10000
+        assert lim.offered_ma(0, base + 7 * 3600) == 16000
+        assert lim.offered_ma(0, base + 22 * 3600) == 32000
+        assert lim.offered_ma(0, base + day - 1) == 32000
+
+
+def test_t7_profile_repeat_ends_with_its_duration_and_refuses_bad_cycles():
+    lim = Limits()
+    lim.set_schedule(1, T0_WALL, [(0, 10000), (3600, 20000)], duration_s=3 * 7200,
+                     repeat_s=7200)
+    assert lim.offered_ma(0, T0_WALL + 2 * 7200 + 3600) == 20000
+    assert lim.offered_ma(0, T0_WALL + 3 * 7200) == 32000  # ended: hardware only
+    with raises(ValueError):
+        lim.set_schedule(2, T0_WALL, [(0, 10000), (7200, 20000)], repeat_s=7200)
+    with raises(ValueError):
+        lim.set_schedule(3, T0_WALL, [(0, 10000)], repeat_s=30)
