@@ -6,7 +6,8 @@ Two layouts: the sources as they are (the VM compiles them at import) and the
 .mpy tree `make flash` copies to a board (tools/flash.py --build-only). A
 firmware frozen into the image keeps its bytecode in flash and needs less RAM
 than either; the VM cannot show that. The steady tick is a charging session at
-32 A with no link traffic due; ticks that write to the link are counted apart.
+32 A with no link traffic due and the charger's emulated SDM630 on the RS-485
+port; ticks that write to the link or move meter bytes are counted apart.
 P4's bytecode-level cost is the number of CPython bytecode instructions one
 steady tick executes (sys.settrace with opcode events), a proxy independent of
 the machine; the µs figure is the VM's on this machine, not an ESP32's.
@@ -40,9 +41,11 @@ def on_vm(board_dir=None):
 
 def cpython_opcodes_per_tick(n=200):
     from evse.controller import Controller
+    from sim_hardware.meter_emulator import MeterEmulator
     from sim_hardware.sim_board import SimBoard
 
     board = SimBoard(seed=7, logs=False)
+    board.meter_device = MeterEmulator("SDM630", 1, board).respond
     ctl = Controller(board, {"random_delay_max_s": 0})
 
     def run(ticks):
@@ -63,7 +66,7 @@ def cpython_opcodes_per_tick(n=200):
             count[0] += 1
         return tracer
 
-    sim_files = ("sim_board.py", "base.py")
+    sim_files = ("sim_board.py", "base.py", "meter_emulator.py")
     firmware_only = [0]
 
     def fw_tracer(frame, event, arg):
@@ -87,12 +90,13 @@ def report(label, r):
           " = %.2f x the 48 KB target, %.0f %% of a 110 KB ESP32 heap"
           % (heap / 1024, r["heap_fw_import"] / 1024, r["heap_controller"] / 1024,
              heap / HEAP_TARGET_B, 100 * heap / HEAP_BOARD_B))
-    print("    steady ticks without link I/O: %d, of which allocating: %d (max %d B) -> %s"
+    print("    steady ticks without link or meter I/O: %d, of which allocating: %d (max %d B) -> %s"
           % (r["quiet_ticks"], r["quiet_alloc_ticks"], r["quiet_bytes_max"],
              "0 bytes per tick" if not r["quiet_alloc_ticks"] else "ALLOCATES"))
     print("    same with the wall clock synced (TIME_SYNC): %d of %d ticks allocate (max %d B)"
           % (r["clock_quiet_alloc_ticks"], r["clock_quiet_ticks"], r["clock_quiet_bytes_max"]))
-    print("    ticks with link I/O: %d, max %d B each" % (r["io_ticks"], r["io_bytes_max"]))
+    print("    ticks with link or meter I/O: %d, max %d B each (meter: %d good polls, fault %d)"
+          % (r["io_ticks"], r["io_bytes_max"], r["meter_polls_ok"], r["meter_fault"]))
     print("    P4 tick cost on the VM: %.1f us = %.4f of the 10 ms tick period"
           % (r["tick_us_vm"], r["tick_us_vm"] / TICK_PERIOD_US))
 

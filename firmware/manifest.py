@@ -2,7 +2,7 @@
 #   make BOARD=ESP32_GENERIC FROZEN_MANIFEST=/path/to/firmware/manifest.py
 # Frozen, the bytecode of the control core, the boards and the codecs stays in
 # flash instead of the heap: `make flash` (.mpy files on the filesystem) loads
-# it into RAM, about 88 KB of the ESP32's ~110 KB heap on MicroPython 1.27
+# it into RAM, about 94 KB of the ESP32's ~110 KB heap on MicroPython 1.27
 # (bench/p3_p4_firmware_on_vm.py), which leaves too little for a charger in
 # the field. main.py stays on the filesystem: MicroPython runs it by name.
 # micropython-lib packages the firmware needs would be listed here with

@@ -245,7 +245,10 @@ EVENTS = {
     EV_SESSION_STOP: ("session_stop", ("stop_reason", "", "session_id", "energy_wh")),
     EV_FAILSAFE: ("failsafe", ("on", "", "current_ma", "")),
     EV_DELAY: ("delay", ("on", "", "delay_s", "")),
-    EV_METER: ("meter", ("ok", "", "", "")),
+    # reason: firmware/evse/meter.py R_* (docs/meter.md); value, value2: per reason
+    # (exception code and missed polls of a fault; old and new register Wh of an
+    # energy_backwards / energy_jump flag)
+    EV_METER: ("meter", ("ok", "reason", "value", "value2")),
     EV_SETTINGS: ("settings", ("defaults_loaded", "", "", "")),
     EV_FW_UPDATE: ("fw_update", ("state", "status", "", "")),
     EV_SECURITY: ("security", ("code", "", "", "")),

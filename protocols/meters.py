@@ -306,6 +306,46 @@ def decode_block(meter, index, buf, offset, out):
     return n
 
 
+def decode_quantity(meter, index, quantity, buf, offset, word_order):
+    """One quantity of block index decoded with the given word order (the
+    start-up word-order check tries the other one); None when the block does
+    not hold it or the raw value is invalid."""
+    start, count = meter["blocks"][index]
+    for q, address, value_type, mul, div in meter["quantities"]:
+        if q == quantity and address >= start and address + _TYPES[value_type][0] <= start + count:
+            return value(buf, offset + 2 * (address - start), value_type, word_order, mul, div)
+    return None
+
+
+def resolution(meter, quantity, at):
+    """Smallest step of the quantity's register near the value `at`, in project
+    units, at least 1: mul / div of an integer register; for float32 the
+    24-bit mantissa gives steps of at most |at| / 2**23."""
+    for q, _address, value_type, mul, div in meter["quantities"]:
+        if q == quantity:
+            if value_type == F32:
+                return ((at if at > 0 else -at) >> 23) + 1
+            return mul // div if mul >= div else 1
+    return 1
+
+
+# Start-up plausibility (a 230 V 50/60 Hz supply, DESIGN section 8): a meter
+# read with the wrong word order, the wrong map or another device's unit id
+# gives values far outside these bands.
+V_MIN_MV = const(100000)
+V_MAX_MV = const(300000)
+F_MIN_MHZ = const(45000)
+F_MAX_MHZ = const(65000)
+
+
+def plausible(values):
+    """L1 voltage 100-300 V and frequency 45-65 Hz (values from decode_block)."""
+    v = values[V1]
+    f = values[FREQ]
+    return (v is not None and V_MIN_MV <= v <= V_MAX_MV and f is not None
+            and F_MIN_MHZ <= f <= F_MAX_MHZ)
+
+
 def plan_blocks(quantities, max_registers, gap=MERGE_GAP_REGISTERS):
     """The blocks rule above, as code: ((address, count), ...) for quantities."""
     spans = sorted((q[1], q[1] + _TYPES[q[2]][0]) for q in quantities)

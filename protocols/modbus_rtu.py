@@ -363,22 +363,45 @@ def div_round(num, den):
 
 def f32_scaled(buf, off, word_order, scale, div=1):
     """round(float32 * scale / div) of the value at buf[off], integers only;
-    None for NaN and infinity (IEEE 754 binary32: 1 sign, 8 exponent, 23 bits)."""
-    bits = u32(buf, off, word_order)
-    exponent = (bits >> 23) & 0xFF
+    None for NaN and infinity (IEEE 754 binary32: 1 sign, 8 exponent, 23 bits).
+    Sign, exponent and mantissa are read from the bytes; for meter values
+    (div 1, a 2**-1..2**-29 exponent) the product is split at the binary
+    point so that every step stays a small int: a poll allocates little on
+    32-bit MicroPython."""
+    if word_order == HIGH_WORD_FIRST:
+        hi = off
+        lo = off + 2
+    elif word_order == LOW_WORD_FIRST:
+        hi = off + 2
+        lo = off
+    else:
+        raise ValueError("word_order must be HIGH_WORD_FIRST or LOW_WORD_FIRST")
+    b0 = buf[hi]
+    b1 = buf[hi + 1]
+    exponent = ((b0 & 0x7F) << 1) | (b1 >> 7)
     if exponent == 0xFF:
         return None
-    mantissa = bits & 0x7FFFFF
+    mantissa = ((b1 & 0x7F) << 16) | (buf[lo] << 8) | buf[lo + 1]
     if exponent:
         mantissa |= 0x800000  # the implicit leading 1 of a normal number
         shift = exponent - 150  # value = mantissa * 2**(exponent - 127 - 23)
     else:
         shift = -149  # subnormal: mantissa * 2**-149
-    num = mantissa * scale
-    den = div
-    if shift >= 0:
-        num <<= shift
+    if div == 1 and -30 < shift < 0:
+        s = -shift  # mantissa * scale / 2**s = whole * scale + frac * scale / 2**s
+        mask = (1 << s) - 1
+        t = (mantissa & mask) * scale
+        q = (mantissa >> s) * scale + (t >> s)
+        r = t & mask
+        half = 1 << (s - 1)
+        if r > half or (r == half and q & 1):
+            q += 1
     else:
-        den <<= -shift
-    q = div_round(num, den)
-    return -q if bits & 0x80000000 else q
+        num = mantissa * scale
+        den = div
+        if shift >= 0:
+            num <<= shift
+        else:
+            den <<= -shift
+        q = div_round(num, den)
+    return -q if b0 & 0x80 else q

@@ -1,6 +1,7 @@
 # The charger controller: one tick() wires the pilot, the session table, the
-# limits, the randomised delay, the failsafe, the owner's button and the link
-# (DESIGN §3.2). Pure: the board is injected and is the only way out.
+# limits, the randomised delay, the failsafe, the owner's button, the MID
+# meter and the link (DESIGN §3.2). Pure: the board is injected and is the
+# only way out.
 try:
     from micropython import const
 except ImportError:
@@ -14,6 +15,7 @@ from evse import limits as lim
 from evse import restart, session
 from evse import settings as settings_mod
 from evse.failsafe import Failsafe
+from evse.meter import Meter
 from evse.override import PRESS_LONG, PRESS_SHORT, Button
 from evse.pilot import Pilot
 from evse.uplink import WIRE_SOURCE, Uplink, wire_reason
@@ -74,7 +76,7 @@ class Controller:
         self.available = True
         self.reset_request = -1  # CMD_RESET arg waiting for the contactor to open
         self.reset_now = -1  # main.py resets the board (0 soft, 1 hard) when >= 0
-        self.session_id = 0  # counts plug-ins since boot
+        self.session_id = 0  # the current or last session (ids continue across boots)
         self.plugged = False
         self.ev_absent_seen = False  # state A read since boot: a later B/C/D is a real plug-in
         self._sched_seen_ma = -1  # schedule value last seen, for the UK-11 rate-change delay
@@ -87,6 +89,9 @@ class Controller:
             self.log(lm.EV_LOG_RESET, 0, 0, self.events.dropped, 0)
         if problem:
             self.log(lm.EV_SETTINGS, 1, 0, 0, 0)
+        # AG-03 / UK-9: the meter poller; session ids continue across boots
+        self.meter = Meter(board, settings["meter"], now, self.log)
+        self.session_id = self.meter.energy.session_id
         # AG-13 / UK-11: after power restoration stay idle for a random delay.
         delay_s = self._start_delay(now, restart.CAUSE_RESTORATION)
         self.log(lm.EV_POWER_RESTORED, self.reset_cause, 0, delay_s, 0)
@@ -147,6 +152,9 @@ class Controller:
         self._apply_failsafe_current(now_ms)
         self.windows.configure(s["no_charge_windows"], s["utc_offset_mode"])
         self.failsafe.timeout_ms = s["link_timeout_ms"]
+        if s["meter"] is not self.meter.cfg:  # set_value replaces the meter dict
+            self.meter.configure(s["meter"], now_ms)
+        self._apply_meter_action(now_ms)
         self.log(lm.EV_SETTINGS, 0, 0, 0, 0)
         self.uplink.changed = True
 
@@ -234,9 +242,11 @@ class Controller:
         tethered_ma = self.settings["tethered_cable_ma"]
         rating = tethered_ma if tethered_ma else iec61851.cable_rating_ma(self.board.pp_ohms())
         self.limits.set(lim.SRC_CABLE, rating if rating > 0 else 0, now_ms)
-        self.session_id += 1
         self.plugged = True
         self.log(lm.EV_PLUG, self.pilot.state - iec61851.STATE_A, 0, rating, 0)
+        # UK-9: the session's energy counts from the import register now
+        self.session_id, register_wh = self.meter.session_start(now_ms)
+        self.log(lm.EV_SESSION_START, 0, 0, self.session_id, register_wh)
         # UK-11: a random delay when charging would start. An EV already
         # plugged in at boot is covered by the restoration delay (AG-13): a
         # second draw would make short delays rarer than uniform.
@@ -250,6 +260,36 @@ class Controller:
         self.owner_paused = False
         self.stopped = False
         self.log(lm.EV_UNPLUG)
+        self.log(lm.EV_SESSION_STOP, lm.STOP_UNPLUG, 0, self.session_id,
+                 self.meter.energy.stop(now_ms))
+
+    def _apply_meter_action(self, now_ms):
+        """AG-03: what a meter fault does to charging (meter_fault_action:
+        continue, limit to meter_fault_limit_ma, stop). The meter can only
+        lower the offer; nothing that keeps the charge safe waits for it."""
+        s = self.settings
+        action = s["meter_fault_action"]
+        want = -1
+        if self.meter.fault and action != "continue":
+            want = s["meter_fault_limit_ma"] if action == "limit" else 0
+        L = self.limits
+        if want != L.limit_ma(lim.SRC_METER):
+            if want < 0:
+                L.clear(lim.SRC_METER, now_ms)
+            else:
+                L.set(lim.SRC_METER, want, now_ms)
+            self.log_limit()
+        self.uplink.changed = True
+
+    def meter_service(self):
+        """Between control ticks (main.py calls it while meter.busy): the
+        Modbus transaction moves on as soon as the line allows (P7); a fault
+        it finds is acted on at the next tick."""
+        m = self.meter
+        try:
+            m.tick(self.board.ticks_ms())
+        except Exception as e:  # safety never depends on the meter
+            m.crashed(e, self.board.ticks_ms())
 
     def _on_transition(self, prev, state, now_ms):
         if state == session.FAULT:
@@ -285,6 +325,14 @@ class Controller:
             self.log(lm.EV_FAILSAFE, 1 if fs > 0 else 0, 0,
                      self.settings["failsafe_current_ma"], 0)
             self.uplink.changed = True
+        m = self.meter
+        try:
+            m.tick(now)
+        except Exception as e:  # safety never depends on the meter: the tick goes on
+            m.crashed(e, now)
+        if m.changed:
+            m.changed = False
+            self._apply_meter_action(now)
         drive = session.DRIVE[self.session.state]
         if drive == session.DRIVE_F:
             cp = self.pilot.read_in_f(b)
@@ -407,5 +455,5 @@ class Controller:
             "events_pending": self.events.pending_count(),
             "event_seq": self.events.next_seq,
             "reset_now": self.reset_now,
-            "meter": None,
+            "meter": self.meter.status(now),
         }

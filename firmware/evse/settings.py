@@ -35,12 +35,14 @@ WEEKDAYS = const(0x1F)
 UK_WINDOWS = ((WEEKDAYS, 480, 660), (WEEKDAYS, 960, 1320))  # 08:00-11:00, 16:00-22:00
 _MAX_WINDOWS = const(8)
 
-METER_MODELS = ("sdm630", "sdm72d", "sdm120", "sdm230", "em340", "abb_b23")
+# The names of protocols/meters.METERS (one vocabulary with the register maps;
+# a test checks they agree) and "none": no meter fitted, nothing polled.
+METER_MODELS = ("SDM630", "SDM72D-M", "SDM120", "SDM230", "EM340", "B23", "none")
 _BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
 # Rows: (name, kind, default, lo, hi, note for the reason string).
 _METER_TABLE = (
-    ("model", _ONE_OF, "sdm630", METER_MODELS, 0, "supported meters, protocols/meters.py"),
+    ("model", _ONE_OF, "SDM630", METER_MODELS, 0, "supported meters, protocols/meters.py"),
     ("unit_id", _RANGE, 1, 1, 247, "Modbus unit address"),
     ("baud", _ONE_OF, 9600, _BAUDS, 0, "RS-485 rates"),
     ("parity", _ONE_OF, "N", ("N", "E", "O"), 0, "meter manuals differ"),

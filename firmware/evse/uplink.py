@@ -17,7 +17,7 @@ from evse import events as ev
 from evse import limits as lim
 from evse import settings as settings_mod
 from evse.windows import EPOCH_UNIX_S
-from protocols import iec61851, link
+from protocols import iec61851, link, meters
 from protocols import link_messages as lm
 
 _RX_CHUNK = const(256)  # a whole frame per tick: 115200 baud brings ~115 bytes in 10 ms
@@ -28,6 +28,16 @@ _SW_VERSION = "0.1.0"
 _CAPS = (lm.CAP_PP | lm.CAP_RCD | lm.CAP_CONTACTOR_FEEDBACK | lm.CAP_OVERRIDE_BUTTON
          | lm.CAP_SCHEDULE | lm.CAP_LOGS)
 _U16_MAX = const(65535)
+_U32_MAX = const(0xFFFFFFFF)
+_I32_MIN = const(-0x80000000)
+_I32_MAX = const(0x7FFFFFFF)
+# TELEMETRY field index <- meter quantity, clamped to the field's type (AG-03, AG-08, T7-PQ)
+_METER_FIELDS = ((7, meters.I1, _I32_MIN, _I32_MAX), (8, meters.I2, _I32_MIN, _I32_MAX),
+                 (9, meters.I3, _I32_MIN, _I32_MAX), (10, meters.V1, 0, _U32_MAX),
+                 (11, meters.V2, 0, _U32_MAX), (12, meters.V3, 0, _U32_MAX),
+                 (13, meters.P_TOTAL, _I32_MIN, _I32_MAX), (14, meters.E_IMPORT, 0, _U32_MAX),
+                 (15, meters.E_EXPORT, 0, _U32_MAX), (16, meters.FREQ, 0, _U16_MAX))
+_CHANGE_MA = const(1000)  # AG-08 "on change": a phase current moved by 1 A since the last telemetry
 _ENTITY_SOURCE = {lm.SRC_CSMS: lim.SRC_CSMS, lm.SRC_HEMS: lim.SRC_HEMS,
                   lm.SRC_DNO: lim.SRC_DNO, lm.SRC_LOAD_MGMT: lim.SRC_DNO}
 _KIND_LIMIT = const(0)
@@ -68,6 +78,8 @@ class Uplink:
         self.rec = [0] * ev.REC_FIELDS
         self.changed = True  # telemetry due at once (state, contactor, duty changed)
         self.sent_flags = -1
+        self.sent_current_ma = [0, 0, 0]  # phase currents in the last telemetry
+        self.meter_seq = -1  # meter cycle last looked at for a change
         self.peer_timeout_ms = 0
         self.gateway_hello = False
         self.last_tx_ms = now_ms
@@ -105,7 +117,8 @@ class Uplink:
         self.send(lm.HELLO, tag, {
             "major": lm.PROTOCOL_MAJOR, "minor": lm.PROTOCOL_MINOR,
             "role": lm.ROLE_FIRMWARE, "flags": flags, "phases": s["phases"],
-            "capabilities": _CAPS | (lm.CAP_VENTILATION if s["allow_ventilation"] else 0),
+            "capabilities": (_CAPS | (lm.CAP_VENTILATION if s["allow_ventilation"] else 0)
+                             | (lm.CAP_METER if self.ctl.meter.map is not None else 0)),
             "max_current_ma": s["max_current_ma"], "link_timeout_ms": s["link_timeout_ms"],
             "unacked_seq": self._oldest_seq() if pending else self.ctl.events.next_seq,
             "sw_version": _SW_VERSION}, now_ms)
@@ -120,7 +133,8 @@ class Uplink:
             f |= lm.F_FAILSAFE
         if c.override:
             f |= lm.F_OVERRIDE
-        f |= lm.F_METER_STALE  # no meter poller yet: values are never fresh
+        if c.meter.stale(now_ms):  # stale values are never reported as fresh
+            f |= lm.F_METER_STALE
         if c.delay.active(now_ms):
             f |= lm.F_DELAY
         if c.window_blocked:
@@ -146,11 +160,28 @@ class Uplink:
         t[4] = flags
         t[5] = c.duty_permille
         t[6] = c.limits.applied_ma if 0 < c.duty_permille < 1000 else 0
-        # 7..16: meter values (issue 4); none yet: zeros, flagged stale
+        v = c.meter.values  # 7..16: the last values, with their age and F_METER_STALE
+        for i, q, lo, hi in _METER_FIELDS:
+            x = v[q]
+            t[i] = 0 if x is None else lo if x < lo else hi if x > hi else x
+        for k in range(3):
+            self.sent_current_ma[k] = t[7 + k]
         t[17] = min(c.delay.remaining_s(now_ms), _U16_MAX)
         t[18] = lm.SOC_UNKNOWN
-        t[19] = _U16_MAX  # meter_age_ms: no meter values
+        age = c.meter.age_ms(now_ms)
+        t[19] = _U16_MAX if age < 0 or age > _U16_MAX else age
         self.send_values(lm.TELEMETRY, 0, t, now_ms)
+
+    def _current_moved(self):
+        m = self.ctl.meter
+        if m.good_seq == self.meter_seq:
+            return False
+        self.meter_seq = m.good_seq
+        for k in range(3):
+            x = m.values[meters.I1 + k]
+            if x is not None and abs(x - self.sent_current_ma[k]) >= _CHANGE_MA:
+                return True
+        return False
 
     def _send_event(self, now_ms):
         # Small-int arithmetic only: a 2**32 sequence wrap is 136 years at one
@@ -188,7 +219,8 @@ class Uplink:
             self.send_hello(0, 0, now_ms)
             self.next_hello_ms = now_ms + _HELLO_RETRY_MS
         flags = self.flags(now_ms)
-        if self.changed or flags != self.sent_flags or now_ms >= self.next_telemetry_ms:
+        if (self.changed or flags != self.sent_flags or now_ms >= self.next_telemetry_ms
+                or self._current_moved()):
             self._telemetry(flags, now_ms)
             self.changed = False
             self.sent_flags = flags
@@ -287,8 +319,6 @@ class Uplink:
     def _on_schedule(self, f, tag, now_ms):
         c = self.ctl
         c.failsafe.limits_received(now_ms)
-        if f["repeat_s"]:
-            return self._result(lm.SCHEDULE, tag, lm.ST_UNSUPPORTED, 0, now_ms)
         fresh = self._fresh(_KIND_SCHEDULE, f["entity"], f["generation"])
         if fresh == lm.ST_STALE:
             return self._result(lm.SCHEDULE, tag, lm.ST_STALE, 0, now_ms)
@@ -303,7 +333,7 @@ class Uplink:
                     c.limits.set_schedule(
                         self.sched_counter, f["start_unix_s"] - EPOCH_UNIX_S,  # unix -> wall
                         [(o, lim.MAX_OFFER_MA if ma == lm.LIMIT_NONE else ma)
-                         for o, ma in periods], f["duration_s"], now_ms)
+                         for o, ma in periods], f["duration_s"], now_ms, f["repeat_s"])
             except ValueError:
                 st = lm.ST_INVALID
             c.log_limit()
@@ -314,10 +344,18 @@ class Uplink:
             value = json.dumps(value)
         self.send(lm.SETTING_VALUE, tag, {"status": status, "key": key, "value": value}, now_ms)
 
+    def _stored(self, key):
+        """-> (known, value) of a setting; "meter.baud" style keys name one meter field."""
+        s = self.ctl.settings
+        if key[:6] == "meter." and key[6:] in s["meter"]:
+            return True, s["meter"][key[6:]]
+        return key in s, s.get(key)
+
     def _on_setting_get(self, f, tag, now_ms):
         key = f["key"]
-        if key in self.ctl.settings:
-            self._setting_value(key, tag, lm.ST_OK, self.ctl.settings[key], now_ms)
+        known, value = self._stored(key)
+        if known:
+            self._setting_value(key, tag, lm.ST_OK, value, now_ms)
         else:
             self._setting_value(key, tag, lm.ST_UNKNOWN, "unknown setting", now_ms)
 
@@ -334,10 +372,10 @@ class Uplink:
                                                key + ": not valid JSON", now_ms)
         reason = settings_mod.set_value(c.settings, key, value)
         if reason:
-            st = lm.ST_UNKNOWN if key not in c.settings else lm.ST_INVALID
+            st = lm.ST_INVALID if self._stored(key)[0] else lm.ST_UNKNOWN
             return self._setting_value(key, tag, st, reason, now_ms)
         c.apply_settings(now_ms)
-        self._setting_value(key, tag, lm.ST_OK, c.settings[key], now_ms)
+        self._setting_value(key, tag, lm.ST_OK, self._stored(key)[1], now_ms)
 
     def _on_command(self, f, tag, now_ms):
         if tag and tag == self.last_cmd_tag:  # a resend: answer again, do not run twice

@@ -6,17 +6,31 @@ import json
 from evse.controller import Controller
 from protocols import link
 from protocols import link_messages as lm
+from sim_hardware.meter_emulator import MeterEmulator
 from sim_hardware.sim_board import SimBoard
 
 TICK_MS = 10
 
 
 class Rig:
-    def __init__(self, settings=None, seed=1, **board_kw):
+    """meter: the model of the emulated MID meter on the RS-485 bus ("auto":
+    the one the settings name, SDM630 by default; None: no meter on the bus).
+    It is wired as the settings say (unit id, baud, parity)."""
+
+    def __init__(self, settings=None, seed=1, meter="auto", **board_kw):
         self.board = SimBoard(seed=seed, **board_kw)
         if settings:
             # through the file, as on a charger: the load path is tested too
             self.board.storage["settings.json"] = json.dumps(settings).encode()
+        cfg = (settings or {}).get("meter") or {}
+        if meter == "auto":
+            meter = cfg.get("model", "SDM630")
+        self.meter = None
+        if meter is not None and meter != "none":
+            self.meter = MeterEmulator(meter, cfg.get("unit_id", 1), self.board)
+            self.meter.baud = cfg.get("baud", 9600)
+            self.meter.parity = cfg.get("parity", "N")
+            self.board.meter_device = self.meter.respond
         self.up = []  # (mtype, tag, fields) from the firmware, oldest first
         self._dec = link.FrameDecoder()
         self.ctl = None
@@ -29,6 +43,8 @@ class Rig:
         return self.ctl
 
     def power_cut(self, off_ms=1000):
+        if self.meter is not None:
+            self.meter.supply_lost()  # no current flows while the mains is gone
         self.board.power_cut(off_ms)
         return self.boot()
 
@@ -106,10 +122,11 @@ class Rig:
     def time_sync(self, unix_s, tag=0):
         self.send(lm.TIME_SYNC, {"unix_ms": unix_s * 1000, "utc_offset_min": 0}, tag)
 
-    def schedule(self, entity, generation, start_unix_s, periods, duration_s=0, tag=0):
+    def schedule(self, entity, generation, start_unix_s, periods, duration_s=0, tag=0,
+                 repeat_s=0):
         self.send(lm.SCHEDULE, {"entity": entity, "generation": generation,
                                 "start_unix_s": start_unix_s, "duration_s": duration_s,
-                                "repeat_s": 0, "periods": periods}, tag)
+                                "repeat_s": repeat_s, "periods": periods}, tag)
 
     def setting_set(self, key, value, tag=0):
         self.send(lm.SETTING_SET, {"key": key, "value": value}, tag)

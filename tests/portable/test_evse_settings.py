@@ -52,7 +52,7 @@ def test_design_3_2_defaults_of_every_key():
         "tethered_cable_ma": 0, "failsafe_current_ma": 6000, "link_timeout_ms": 0,
         "random_delay_max_s": 600, "current_step_ma": 1000, "pwm_min_interval_ms": 5000,
         "no_charge_windows": [], "utc_offset_mode": "uk", "allow_ventilation": 0,
-        "meter": {"model": "sdm630", "unit_id": 1, "baud": 9600, "parity": "N",
+        "meter": {"model": "SDM630", "unit_id": 1, "baud": 9600, "parity": "N",
                   "poll_ms": 1000},
         "meter_fault_action": "continue", "meter_fault_limit_ma": 6000,
         "telemetry_interval_s": 10,
@@ -194,9 +194,10 @@ def test_windows_stored_as_fresh_lists():
 
 def test_meter_fields_validated_one_by_one():
     ok = settings.check
-    for model in ("sdm630", "sdm72d", "sdm120", "sdm230", "em340", "abb_b23"):
+    for model in ("SDM630", "SDM72D-M", "SDM120", "SDM230", "EM340", "B23", "none"):
         assert ok("meter", {"model": model}) is None
-    assert "not one of" in ok("meter", {"model": "sdm999"})
+    assert "not one of" in ok("meter", {"model": "SDM999"})
+    assert "not one of" in ok("meter", {"model": "sdm630"})  # the names of protocols/meters.py
     assert ok("meter", {"unit_id": 1}) is None
     assert ok("meter", {"unit_id": 247}) is None
     assert "meter.unit_id: 0 below 1" in ok("meter", {"unit_id": 0})
@@ -219,9 +220,9 @@ def test_meter_fields_validated_one_by_one():
 
 def test_meter_set_value_merges_over_the_current_meter():
     s = settings.defaults()
-    assert settings.set_value(s, "meter", {"model": "sdm120", "baud": 2400}) is None
+    assert settings.set_value(s, "meter", {"model": "SDM120", "baud": 2400}) is None
     assert settings.set_value(s, "meter.parity", "E") is None
-    assert s["meter"] == {"model": "sdm120", "unit_id": 1, "baud": 2400, "parity": "E",
+    assert s["meter"] == {"model": "SDM120", "unit_id": 1, "baud": 2400, "parity": "E",
                           "poll_ms": 1000}
     # all or nothing: one bad field leaves the meter as it was
     assert settings.set_value(s, "meter", {"unit_id": 5, "baud": 1}) is not None
@@ -258,7 +259,7 @@ def test_uk8_validate_keeps_good_values_and_refuses_bad_ones():
     assert s["site_limit_ma"] == 32000
     assert "colour" not in s
     assert s["no_charge_windows"] == [[0x1F, 480, 660], [0x1F, 960, 1320]]
-    assert s["meter"] == {"model": "sdm630", "unit_id": 7, "baud": 9600, "parity": "E",
+    assert s["meter"] == {"model": "SDM630", "unit_id": 7, "baud": 9600, "parity": "E",
                           "poll_ms": 1000}
     keys = [k for k, reason in errors]
     assert keys == ["site_limit_ma", "random_delay_max_s", "meter.baud", "colour"]

@@ -249,6 +249,22 @@ def test_t7_profile_schedule_followed_across_periods_with_the_gateway_silent():
     assert rig.status()["limit_source"] == "hardware"
 
 
+def test_t7_profile_daily_schedule_repeats_offline_on_the_second_day():
+    """T7-PROFILE / UK-7: a daily schedule (repeat_s 86400, an OCPP Recurring
+    profile) is followed on the following day with the gateway gone."""
+    rig = charging_rig(STANDALONE, auto_ack=True)
+    rig.time_sync(T0)
+    rig.tick()
+    synced_ms = rig.now_ms
+    rig.schedule(lm.SRC_CSMS, 1, T0, [(0, 10000), (3600, 16000)], repeat_s=86400, tag=3)
+    rig.run(20)
+    assert rig.results(3)[0]["status"] == lm.ST_OK
+    for at_s, duty in ((86400 + 60, _duty(10000)), (86400 + 3600, _duty(16000))):
+        rig.skip(synced_ms + at_s * 1000 - 1000 - rig.now_ms)
+        assert rig.run_until(lambda r, d=duty: r.board.duty_permille == d, 7000) > 0, at_s
+    assert rig.status()["limit_source"] == "schedule"
+
+
 def test_t7_profile_schedule_with_an_end_and_a_lower_entity_limit():
     """The schedule is one source among the others: min wins; after its
     duration it no longer limits."""

@@ -60,7 +60,8 @@ def test_p3_steady_charging_tick_with_synced_clock_allocates_nothing():
     UTC minute (the no-charge windows are re-evaluated) and a schedule period
     boundary (the period is looked up again), allocate 0 bytes on MicroPython
     (gc.mem_alloc with the collector off). Ticks that write to the link (the
-    HELLO retry of a standalone charger every 2 s) are I/O, counted apart.
+    HELLO retry of a standalone charger every 2 s) or exchange bytes with the
+    emulated SDM630 (a poll cycle every second, AG-03) are I/O, counted apart.
     CPython has no gc.mem_alloc(): there the same ticks run and the
     behaviour is checked."""
     rig = Rig({"random_delay_max_s": 0, "site_limit_ma": 16000, "no_charge_windows": "uk",
@@ -86,6 +87,21 @@ def test_p3_steady_charging_tick_with_synced_clock_allocates_nothing():
         return own_write(data)
 
     board.link_write = counting_write
+    own_meter_write = board.meter_write
+    own_meter_read = board.meter_read
+
+    def counting_meter_write(data):
+        writes[0] += 1
+        return own_meter_write(data)
+
+    def counting_meter_read(buf):
+        n = own_meter_read(buf)
+        if n:
+            writes[0] += 1
+        return n
+
+    board.meter_write = counting_meter_write
+    board.meter_read = counting_meter_read
     n = 3000
     quiet = 0
     quiet_alloc_ticks = 0
@@ -127,6 +143,8 @@ def test_p3_steady_charging_tick_with_synced_clock_allocates_nothing():
     if mp:
         gc.enable()
     board.link_write = own_write
+    board.meter_write = own_meter_write
+    board.meter_read = own_meter_read
     assert quiet_alloc_ticks == 0 and quiet_bytes == 0, (quiet_alloc_ticks, quiet_bytes)
     assert quiet >= 2000, quiet
     assert minute_tick_quiet == 1 and period_tick_quiet == 1
