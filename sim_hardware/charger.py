@@ -1,0 +1,242 @@
+# A whole charger on virtual time (MicroPython subset): the sim board, the
+# firmware's controller on it, an EV and the mains. tick() advances 10 ms and
+# runs the controller (while powered), then the EV; a trace line is recorded
+# whenever a traced value changes. Used by the scenario runner, the engine
+# behind `python -m sim_hardware` and the fleet's calibration.
+import json
+
+from evse import session as session_mod
+from evse import settings as settings_mod
+from evse.controller import Controller
+from protocols import iec61851, link
+from protocols import link_messages as lm
+from sim_hardware.ev import EV
+from sim_hardware.mains import Mains
+from sim_hardware.sim_board import SimBoard
+
+TICK_MS = 10
+# Traced values, in this order on every line (see docs/sim_hardware.md).
+TRACE_FIELDS = ("cp", "duty", "contactor", "offered_ma", "draw_ma", "session")
+TRACE_KEEP = 2000  # lines kept in memory; trace_total counts every line
+# per-phase fields for expectations: name -> (status list, index)
+PHASE_FIELDS = {"current_l1_ma": ("current_ma", 0), "current_l2_ma": ("current_ma", 1),
+                "current_l3_ma": ("current_ma", 2), "voltage_l1_mv": ("voltage_mv", 0),
+                "voltage_l2_mv": ("voltage_mv", 1), "voltage_l3_mv": ("voltage_mv", 2)}
+_CAUSES = ("power_on", "watchdog", "soft", "other")  # HAL reset_cause()
+ENTITIES = {"csms": lm.SRC_CSMS, "hems": lm.SRC_HEMS, "dno": lm.SRC_DNO,
+            "owner": lm.SRC_OWNER, "load_mgmt": lm.SRC_LOAD_MGMT}
+
+
+class Charger:
+    def __init__(self, settings=None, seed=1, ev="basic", trace=True, meter=None):
+        b = SimBoard(seed=seed, logs=False)
+        self.board = b
+        self.meter = None
+        if meter:
+            # an emulated MID meter on the board's RS-485 port (issue 4's
+            # meter_emulator), and the firmware set up to poll it unless told
+            from sim_hardware.meter_emulator import MeterEmulator
+
+            self.meter = MeterEmulator(meter, board=b)
+            b.meter_device = self.meter.respond
+            settings = dict(settings or {})
+            if "meter" not in settings:
+                settings["meter"] = {"model": meter, "unit_id": 1, "baud": self.meter.baud,
+                                     "parity": self.meter.parity}
+        if settings:
+            self._store_settings(settings)
+        self.mains = Mains(b)
+        self.mains.on_restore = self._boot
+        self.ev = EV(b, ev)
+        self.ctl = None
+        self.tracing = trace
+        self.trace = []
+        self.trace_total = 0
+        self._last = [None] * len(TRACE_FIELDS)
+        self._release_ms = -1  # the button is let go then
+        self._restore_ms = -1  # the power comes back then
+        self._generation = {}  # per entity, for LIMITs sent from here
+        self._boot()
+
+    # --- power and boot ---------------------------------------------------------
+
+    def _store_settings(self, settings):
+        ok, errors = settings_mod.validate(settings)
+        if errors:
+            raise ValueError("settings refused: " + "; ".join([r for k, r in errors]))
+        self.board.storage["settings.json"] = json.dumps(settings).encode()
+
+    def _boot(self):
+        self._meter_format()
+        self.ctl = Controller(self.board)
+        self.note("boot reset_cause=%s delay_s=%d" % (
+            _CAUSES[self.board.reset_cause()], self.ctl.delay.delay_s))
+        self.record()
+
+    def _meter_format(self):
+        # as firmware/main.py does at boot: the RS-485 port's format from settings
+        data = self.board.storage.get("settings.json")
+        try:
+            m = json.loads(data)["meter"]
+            self.board.meter_configure(m["baud"], m["parity"])
+        except (TypeError, ValueError, KeyError):  # no file / no meter: 9600 8N1 stays
+            pass
+
+    def settings(self, values):
+        """Merge values into the stored settings and restart (a soft reset)."""
+        old = self.board.storage.get("settings.json")
+        merged = json.loads(old) if old else {}
+        for k in values:
+            merged[k] = values[k]
+        self._store_settings(merged)
+        self.board.reboot()
+        self._boot()
+
+    def power_cut(self, off_ms):
+        """Mains lost now, back after off_ms (ticks go on meanwhile)."""
+        if off_ms < 0:
+            raise ValueError("power_cut needs a duration >= 0")
+        self.mains.cut()
+        if self.meter is not None:
+            self.meter.supply_lost()
+        self.ctl = None
+        self._restore_ms = self.board.now_ms + off_ms
+        self.record()
+
+    def restore(self):
+        self._restore_ms = -1
+        self.mains.restore()  # -> _boot
+
+    def press_button(self, ms):
+        if ms <= 0:
+            raise ValueError("a button press lasts > 0 ms")
+        self.board.set_button(1)
+        self._release_ms = self.board.now_ms + ms
+
+    # --- the link, gateway side (for scenarios without a gateway) -------------------
+
+    def link_send(self, mtype, fields, tag=0):
+        self.board.link_inject(link.encode_frame(mtype, fields, tag))
+
+    def hello(self, link_timeout_ms=0):
+        self.link_send(lm.HELLO, {"major": lm.PROTOCOL_MAJOR, "minor": lm.PROTOCOL_MINOR,
+                                  "role": lm.ROLE_GATEWAY, "flags": 0, "phases": 0,
+                                  "capabilities": 0, "max_current_ma": 0,
+                                  "link_timeout_ms": link_timeout_ms, "unacked_seq": 0,
+                                  "sw_version": "sim"})
+
+    def limit(self, limit_ma, entity="csms"):
+        if entity not in ENTITIES:
+            raise ValueError("limit entity must be one of " + ", ".join(sorted(ENTITIES)))
+        src = ENTITIES[entity]
+        g = self._generation.get(src, 0) + 1
+        self._generation[src] = g
+        self.link_send(lm.LIMIT, {"entity": src, "generation": g, "limit_ma": limit_ma,
+                                  "duration_s": 0})
+
+    # --- time -----------------------------------------------------------------------
+
+    def tick(self, ms=TICK_MS):
+        b = self.board
+        b.advance(ms)
+        now = b.now_ms
+        if 0 <= self._release_ms <= now:
+            self._release_ms = -1
+            b.set_button(0)
+        if 0 <= self._restore_ms <= now:
+            self.restore()
+        ctl = self.ctl
+        if ctl is not None:
+            ctl.tick()
+            if ctl.reset_now >= 0:  # CMD_RESET: main.py would machine.reset() now
+                b.reboot()
+                self._boot()
+        self.ev.step(now)
+        self.record()
+
+    # --- what is seen -----------------------------------------------------------------
+
+    def values(self):
+        """The traced values now, in TRACE_FIELDS order."""
+        b = self.board
+        ctl = self.ctl
+        if ctl is None:
+            return ["-", b.duty_permille, b.contactor_cmd, 0, b.ev_current_ma[0], "off"]
+        st = ctl.session.state
+        offered = ctl.limits.applied_ma if session_mod.DRIVE[st] == session_mod.DRIVE_PWM else 0
+        return [iec61851.STATE_NAMES[ctl.pilot.state], b.duty_permille, b.contactor_cmd,
+                offered, b.ev_current_ma[0], session_mod.NAMES[st]]
+
+    def record(self):
+        if not self.tracing:
+            return
+        now = self.values()
+        last = self._last
+        parts = []
+        for i in range(len(now)):
+            if now[i] != last[i]:
+                parts.append("%s=%s" % (TRACE_FIELDS[i], now[i]))
+                last[i] = now[i]
+        if parts:
+            self.note(" ".join(parts))
+
+    def note(self, text):
+        """A trace line at the current virtual ms."""
+        if not self.tracing:
+            return
+        self.trace.append("%d %s" % (self.board.now_ms, text))
+        self.trace_total += 1
+        if len(self.trace) > TRACE_KEEP:
+            self.trace.pop(0)
+
+    def trace_since(self, index):
+        """Trace lines from the index-th ever recorded (those still kept)."""
+        first = self.trace_total - len(self.trace)
+        return self.trace[max(index - first, 0):]
+
+    def field(self, key):
+        """One observable for scenario expectations, as int or str."""
+        names = TRACE_FIELDS
+        for i in range(len(names)):
+            if names[i] == key:
+                return self.values()[i]
+        st = self.status()
+        if key in PHASE_FIELDS:
+            name, i = PHASE_FIELDS[key]
+            return st[name][i]
+        if key in st and type(st[key]) in (int, str, bool):
+            v = st[key]
+            return int(v) if type(v) is bool else v
+        raise ValueError("unknown field %r" % (key,))
+
+    def status(self):
+        b = self.board
+        v = self.values()
+        out = {"time_ms": b.now_ms, "power": int(self.mains.up)}
+        for i in range(len(TRACE_FIELDS)):
+            out[TRACE_FIELDS[i]] = v[i]
+        out["duty_permille"] = v[1]
+        out["contacts"] = b.contacts_closed()
+        out["current_ma"] = list(b.ev_current_ma)
+        out["voltage_mv"] = list(b.mains_mv)
+        out["frequency_mhz"] = b.mains_mhz
+        out["button"] = b.button
+        out["rcd"] = b.rcd
+        ctl = self.ctl
+        if ctl is not None:
+            s = ctl.status()
+            for k in ("delay_remaining_s", "fault", "override", "failsafe", "limit_source",
+                      "owner_paused", "available"):
+                out[k] = s[k]
+            out["delay_s"] = s["delay_remaining_s"]
+            out["wire_session"] = lm.SESSION_STATES[ctl.wire_session()]
+        out["soc"] = self.ev.soc_percent()
+        out["ev_state"] = self.ev.state
+        out["ev"] = self.ev.describe()
+        out["mains"] = self.mains.describe()
+        if self.meter is not None:
+            imp, exp = self.meter.energy_wh()
+            out["meter"] = {"model": self.meter.model, "requests": self.meter.requests,
+                            "import_wh": imp, "export_wh": exp}
+        out["resets"] = b.resets
+        return out
