@@ -251,7 +251,7 @@ class Uplink:
         handler = _HANDLERS.get(mtype)
         if handler is not None:
             handler(self, fields, tag, now_ms)
-        elif tag:  # a valid message the firmware is never sent (TELEMETRY, EVENT…)
+        elif tag and mtype != lm.NAK:  # one the firmware is never sent; never NAK a NAK
             self.send_values(lm.NAK, tag, (lm.E_TYPE, mtype, lm.PROTOCOL_MAJOR,
                                            lm.PROTOCOL_MINOR), now_ms)
 
@@ -263,6 +263,7 @@ class Uplink:
         self.peer_timeout_ms = f["link_timeout_ms"]
         self.gateway_hello = True
         self.generations = {}  # a new epoch: the gateway re-sends every limit (5.2)
+        self.last_cmd_tag = 0  # a new gateway's first COMMAND is not a resend
         self.event_next_seq = 0  # and events go again from the oldest (5.1)
         if not f["flags"] & lm.HELLO_REPLY:
             self.send_hello(lm.HELLO_REPLY, tag, now_ms)

@@ -473,3 +473,23 @@ def test_t7_log_power_cut_never_reuses_a_sent_seq():
         for f in rig.messages(lm.EVENT):
             if f["seq"] in before:
                 assert f == before[f["seq"]], (gap_ms, before[f["seq"]], f)
+
+
+def test_link_a_nak_is_never_answered_with_a_nak():
+    """LINK.md 5.4: NAK is never answered, even when tagged."""
+    rig = charging_rig(STANDALONE)
+    before = len(rig.naks())
+    rig.send(lm.NAK, {"error": lm.E_TYPE, "bad_type": 0x77, "major": 1, "minor": 0}, tag=9)
+    rig.run(50)
+    assert len(rig.naks()) == before
+
+
+def test_link_a_new_gateway_s_first_command_is_not_taken_for_a_resend():
+    """LINK.md 5.4: a repeated tag is a resend only within one gateway's epoch."""
+    rig = charging_rig(STANDALONE)
+    rig.hello()
+    rig.command(lm.CMD_PAUSE, tag=5)
+    assert rig.run_until(lambda r: r.board.duty_permille == 1000, 500) > 0
+    rig.hello()  # the gateway restarted: its tags start again
+    rig.command(lm.CMD_RESUME, tag=5)
+    assert rig.run_until(lambda r: 0 < r.board.duty_permille < 1000, 7000) > 0
