@@ -1,0 +1,245 @@
+"""The gateway's EvseLink against the REAL firmware controller through a real mosquitto
+broker (DESIGN §9), started here on free loopback ports with a config file: a plain listener
+with username/password and a TLS listener with a CA made for the test. The firmware's frames
+are unframed and published on <prefix>/evse/1/up, the gateway's messages on .../down are
+framed for it (protocols/LINK.md §6). Every wait is bounded."""
+
+import asyncio
+import contextlib
+import datetime
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+from sim_link_fixture import SimCharger, async_wait_for
+
+from gateway.link import Backoff, EvseLink, MqttTransport, make_transport
+from gateway.store import Store
+from protocols import link_messages as lm
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+PREFIX = "site1"
+GATEWAY = ("gateway", "gw-9f2c7e1d4b3a8c60")
+CHARGER = ("charger", "ch-1b7d3f9a2e6c5d08")
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _make_ca(directory):
+    """A CA and a server certificate for 127.0.0.1 (cryptography, a gateway dependency)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def cert(subject, issuer, key, sign_key, ca, san=None):
+        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+             .public_key(key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(minutes=5))
+             .not_valid_after(now + datetime.timedelta(days=1))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if san:
+            b = b.add_extension(san, critical=False)
+        return b.sign(sign_key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "link test CA")])
+    ca = cert(ca_name, ca_name, ca_key, ca_key, True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    import ipaddress
+
+    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    srv = cert(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]), ca_name,
+               key, ca_key, False, san)
+    pem = serialization.Encoding.PEM
+    (directory / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (directory / "server.pem").write_bytes(srv.public_bytes(pem))
+    (directory / "server.key").write_bytes(key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+
+class Broker:
+    def __init__(self, directory):
+        self.dir = directory
+        self.port = _free_port()
+        self.tls_port = _free_port()
+        self.proc = None
+        self.log = directory / "mosquitto.log"
+        _make_ca(directory)
+        passwd = directory / "passwd"
+        passwd.write_text("")
+        for user, pw in (GATEWAY, CHARGER):
+            subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, pw], check=True,
+                           capture_output=True, timeout=10)
+        (directory / "mosquitto.conf").write_text(
+            "user root\npersistence false\nallow_anonymous false\n"
+            "password_file %s\nlog_dest file %s\n"
+            "listener %d 127.0.0.1\n"
+            "listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n"
+            % (passwd, self.log, self.port, self.tls_port, directory / "ca.pem",
+               directory / "server.pem", directory / "server.key"))
+
+    def start(self):
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.dir / "mosquitto.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace")
+                self.proc.stderr.close()
+                pytest.fail("mosquitto exited: %s\n%s" % (err, self._log_tail()))
+            try:
+                socket.create_connection(("127.0.0.1", self.tls_port), 0.2).close()
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        pytest.fail("mosquitto did not listen within 5 s\n" + self._log_tail())
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc is not None:
+            self.proc.stderr.close()
+
+    def _log_tail(self):
+        return self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    if not os.access(MOSQUITTO, os.X_OK):
+        pytest.fail("mosquitto is not installed at %s: the MQTT link tests need the Debian "
+                    "package 'mosquitto' (apt-get install mosquitto)" % MOSQUITTO)
+    if shutil.which("mosquitto_passwd") is None:
+        pytest.fail("mosquitto_passwd is missing: install the Debian package 'mosquitto'")
+    b = Broker(tmp_path_factory.mktemp("mosquitto"))
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def sim(broker):
+    s = SimCharger()
+    s.url = s.start_mqtt("127.0.0.1", broker.port, PREFIX, 1, *CHARGER)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "gw.db")
+    yield s
+    s.close()
+
+
+@contextlib.asynccontextmanager
+async def running_link(transport, store):
+    ln = EvseLink(transport, store, 1, link_timeout_ms=3000)
+    await ln.start()
+    try:
+        await async_wait_for(lambda: ln.online, 5, "the HELLO exchange over MQTT")
+        yield ln
+    finally:
+        await ln.stop()
+
+
+def gateway_transport(broker, password=GATEWAY[1]):
+    return make_transport("mqtt://127.0.0.1:%d/%s" % (broker.port, PREFIX), 1,
+                          backoff=Backoff(0.05, 0.3), username=GATEWAY[0], password=password)
+
+
+def test_6_mqtt_hello_time_limit_and_events_exactly_once(broker, sim, store):
+    async def run():
+        t = gateway_transport(broker)
+        assert (t.up_topic, t.down_topic) == ("site1/evse/1/up", "site1/evse/1/down")
+        async with running_link(t, store) as ln:
+            assert ln.peer.max_current_ma == 32000
+            await async_wait_for(lambda: ln.last_time_sync_unix_s is not None, 3, "TIME_SYNC")
+            assert abs(sim.status()["unix_s"] - time.time()) <= 2
+            await async_wait_for(lambda: not sim.status()["failsafe"], 3, "failsafe left")
+            sim.do(lambda s: s.board.plug("C", 220))
+            await async_wait_for(lambda: sim.status()["contactor"] == 1, 5, "charging")
+            r = await ln.set_limit(lm.SRC_HEMS, 7000)
+            assert r.ok and r.value == 7000
+            await async_wait_for(lambda: ln.telemetry.offered_ma == 7000, 3, "7 A telemetry")
+            sim.log_events(12)
+            await async_wait_for(lambda: sim.status()["events_pending"] == 0, 6, "acked")
+            sent = sim.events_sent()
+            seqs = [r.seq for r in store.records(1)]
+            assert seqs == sorted(sent) == list(range(1, max(sent) + 1))
+
+    asyncio.run(run())
+
+
+def test_6_mqtt_malformed_messages_dropped_and_counted(broker, sim, store):
+    async def run():
+        async with running_link(gateway_transport(broker), store) as ln:
+            c0 = ln.counters()
+            sim.send_raw(b"\x01" * 251)  # over the 250-byte message bound
+            sim.send_raw(bytes((2, lm.HELLO, 5)) + bytes(30))  # a newer major: NAK
+            sim.send_raw(bytes((1, lm.HEARTBEAT, 0, 1)))  # wrong length for the type
+            await async_wait_for(lambda: ln.counters()["rx_bad"] == c0["rx_bad"] + 2, 3,
+                                 "two undecodable messages")
+            assert ln.counters()["oversize"] == c0["oversize"] + 1
+            assert ln.online
+
+    asyncio.run(run())
+
+
+def test_6_mqtt_wrong_password_refused_then_retried(broker, store):
+    async def run():
+        t = gateway_transport(broker, password="not-the-password")
+        await t.connect()
+        await async_wait_for(lambda: t.counters()["connect_failures"] >= 2, 3,
+                             "refusals, retried")
+        assert not t.connected and t.counters()["connects"] == 0
+        await t.close()
+
+    asyncio.run(run())
+
+
+def test_6_mqtt_over_tls(broker, sim, store):
+    async def run():
+        t = MqttTransport("127.0.0.1", broker.tls_port, PREFIX, 1, username=GATEWAY[0],
+                          password=GATEWAY[1], ca_certs=str(broker.dir / "ca.pem"),
+                          backoff=Backoff(0.05, 0.3))
+        async with running_link(t, store) as ln:
+            v = await ln.setting_get("phases")
+            assert v.ok and v.value == 3
+
+    asyncio.run(run())
+
+
+def test_6_mqtt_reconnect_after_broker_restart(broker, sim, store):
+    async def run():
+        async with running_link(gateway_transport(broker), store) as ln:
+            states = []
+            ln.on_online(states.append)
+            broker.stop()
+            await async_wait_for(lambda: states == [False], 3, "offline")
+            sim.log_events(4)  # while the broker is away
+            broker.start()
+            await async_wait_for(lambda: states == [False, True], 6, "online again")
+            assert ln.transport.counters()["connects"] == 2
+            await async_wait_for(lambda: sim.status()["events_pending"] == 0, 8, "acked")
+            sent = sim.events_sent()
+            seqs = [r.seq for r in store.records(1)]
+            assert seqs == sorted(sent) == list(range(1, max(sent) + 1))
+
+    asyncio.run(run())
