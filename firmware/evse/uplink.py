@@ -11,12 +11,10 @@ except ImportError:
         return x
 
 
-import json
 
+from evse import downlink
 from evse import events as ev
 from evse import limits as lim
-from evse import settings as settings_mod
-from evse.windows import EPOCH_UNIX_S
 from protocols import iec61851, link, meters
 from protocols import link_messages as lm
 
@@ -38,10 +36,6 @@ _METER_FIELDS = ((7, meters.I1, _I32_MIN, _I32_MAX), (8, meters.I2, _I32_MIN, _I
                  (13, meters.P_TOTAL, _I32_MIN, _I32_MAX), (14, meters.E_IMPORT, 0, _U32_MAX),
                  (15, meters.E_EXPORT, 0, _U32_MAX), (16, meters.FREQ, 0, _U16_MAX))
 _CHANGE_MA = const(1000)  # AG-08 "on change": a phase current moved by 1 A since the last telemetry
-_ENTITY_SOURCE = {lm.SRC_CSMS: lim.SRC_CSMS, lm.SRC_HEMS: lim.SRC_HEMS,
-                  lm.SRC_DNO: lim.SRC_DNO, lm.SRC_LOAD_MGMT: lim.SRC_DNO}
-_KIND_LIMIT = const(0)
-_KIND_SCHEDULE = const(1)
 
 
 # evse.limits source index -> the link's SRC_*
@@ -57,11 +51,6 @@ def wire_reason(reason):
         return lm.R_CAPPED | (WIRE_SOURCE[reason - lim.R_CAPPED_BY] << 8)
     return _WIRE_REASON[reason]
 
-
-def _newer(g, last):
-    """RFC 1982 serial-number order on u32 generations (LINK.md 5.2)."""
-    d = (g - last) & 0xFFFFFFFF
-    return 0 < d < 0x80000000
 
 
 class Uplink:
@@ -248,183 +237,9 @@ class Uplink:
                                                lm.PROTOCOL_MINOR), now_ms)
             return
         self.ctl.failsafe.heard(now_ms)
-        handler = _HANDLERS.get(mtype)
+        handler = downlink.HANDLERS.get(mtype)
         if handler is not None:
             handler(self, fields, tag, now_ms)
         elif tag and mtype != lm.NAK:  # one the firmware is never sent; never NAK a NAK
             self.send_values(lm.NAK, tag, (lm.E_TYPE, mtype, lm.PROTOCOL_MAJOR,
                                            lm.PROTOCOL_MINOR), now_ms)
-
-    def _result(self, mtype, tag, status, value, now_ms):
-        if tag:
-            self.send_values(lm.RESULT, tag, (mtype, status, value), now_ms)
-
-    def _on_hello(self, f, tag, now_ms):
-        self.peer_timeout_ms = f["link_timeout_ms"]
-        self.gateway_hello = True
-        self.generations = {}  # a new epoch: the gateway re-sends every limit (5.2)
-        self.last_cmd_tag = 0  # a new gateway's first COMMAND is not a resend
-        self.event_next_seq = 0  # and events go again from the oldest (5.1)
-        if not f["flags"] & lm.HELLO_REPLY:
-            self.send_hello(lm.HELLO_REPLY, tag, now_ms)
-
-    def _on_time_sync(self, f, tag, now_ms):
-        c = self.ctl
-        wall_ms = f["unix_ms"] - EPOCH_UNIX_S * 1000  # unix -> wall (evse.windows) on receipt
-        before_ms = c.wall_base_s * 1000 + (now_ms - c.wall_base_ms)
-        fix_ms = wall_ms - before_ms if c.clock_synced else 0
-        c.set_wall_clock(wall_ms, now_ms)
-        self._result(lm.TIME_SYNC, tag, lm.ST_OK, max(-0x80000000, min(0x7FFFFFFF, fix_ms)),
-                     now_ms)
-
-    def _on_event_ack(self, f, tag, now_ms):
-        if self.ctl.events.ack(f["seq"]) > 0:
-            self.event_progress_ms = now_ms
-
-    def _fresh(self, kind, entity, generation):
-        key = kind << 8 | entity
-        last = self.generations.get(key)
-        if last is not None and generation != last and not _newer(generation, last):
-            return lm.ST_STALE
-        if last == generation:
-            return -1  # already applied: nothing changes, ST_OK
-        self.generations[key] = generation
-        return lm.ST_OK
-
-    def _on_limit(self, f, tag, now_ms):
-        c = self.ctl
-        c.failsafe.limits_received(now_ms)
-        source = _ENTITY_SOURCE.get(f["entity"])
-        if source is None:  # refused, and logged like every request (T7-LOG)
-            c.log(lm.EV_LIMIT_APPLIED, f["entity"], lm.R_INVALID, f["limit_ma"] & 0x7FFFFFFF,
-                  c.limits.target_ma)
-            return self._result(lm.LIMIT, tag, lm.ST_UNKNOWN, c.limits.target_ma, now_ms)
-        fresh = self._fresh(_KIND_LIMIT, f["entity"], f["generation"])
-        if fresh == lm.ST_STALE:
-            c.log(lm.EV_LIMIT_APPLIED, f["entity"], lm.R_STALE, f["limit_ma"] & 0x7FFFFFFF,
-                  c.limits.target_ma)
-            return self._result(lm.LIMIT, tag, lm.ST_STALE, c.limits.target_ma, now_ms)
-        st = lm.ST_OK
-        if fresh == lm.ST_OK:
-            try:
-                if f["limit_ma"] == lm.LIMIT_NONE:
-                    c.limits.clear(source, now_ms)
-                else:
-                    c.limits.set(source, f["limit_ma"], now_ms, f["duration_s"] * 1000)
-            except ValueError:
-                st = lm.ST_INVALID
-            c.log_limit(f["entity"])  # the requester: DNO and load management share a slot
-            c.uplink.changed = True
-        self._result(lm.LIMIT, tag, st, c.limits.target_ma, now_ms)
-
-    def _on_schedule(self, f, tag, now_ms):
-        c = self.ctl
-        c.failsafe.limits_received(now_ms)
-        fresh = self._fresh(_KIND_SCHEDULE, f["entity"], f["generation"])
-        if fresh == lm.ST_STALE:
-            return self._result(lm.SCHEDULE, tag, lm.ST_STALE, 0, now_ms)
-        periods = f["periods"]
-        st = lm.ST_OK
-        if fresh == lm.ST_OK:
-            try:
-                if not periods:
-                    c.limits.clear(lim.SRC_SCHEDULE, now_ms)
-                else:
-                    self.sched_counter += 1
-                    c.limits.set_schedule(
-                        self.sched_counter, f["start_unix_s"] - EPOCH_UNIX_S,  # unix -> wall
-                        [(o, lim.MAX_OFFER_MA if ma == lm.LIMIT_NONE else ma)
-                         for o, ma in periods], f["duration_s"], now_ms, f["repeat_s"])
-            except ValueError:
-                st = lm.ST_INVALID
-            c.log_limit()
-        self._result(lm.SCHEDULE, tag, st, len(periods), now_ms)
-
-    def _setting_value(self, key, tag, status, value, now_ms):
-        if isinstance(value, (list, dict)):
-            value = json.dumps(value)
-        self.send(lm.SETTING_VALUE, tag, {"status": status, "key": key, "value": value}, now_ms)
-
-    def _stored(self, key):
-        """-> (known, value) of a setting; "meter.baud" style keys name one meter field."""
-        s = self.ctl.settings
-        if key[:6] == "meter." and key[6:] in s["meter"]:
-            return True, s["meter"][key[6:]]
-        return key in s, s.get(key)
-
-    def _on_setting_get(self, f, tag, now_ms):
-        key = f["key"]
-        known, value = self._stored(key)
-        if known:
-            self._setting_value(key, tag, lm.ST_OK, value, now_ms)
-        else:
-            self._setting_value(key, tag, lm.ST_UNKNOWN, "unknown setting", now_ms)
-
-    def _on_setting_set(self, f, tag, now_ms):
-        c = self.ctl
-        key = f["key"]
-        value = f["value"]
-        if isinstance(value, str) and isinstance(settings_mod.defaults().get(key), (list, dict)):
-            if value != "uk":
-                try:
-                    value = json.loads(value)
-                except ValueError:
-                    return self._setting_value(key, tag, lm.ST_INVALID,
-                                               key + ": not valid JSON", now_ms)
-        reason = settings_mod.set_value(c.settings, key, value)
-        if reason:
-            st = lm.ST_INVALID if self._stored(key)[0] else lm.ST_UNKNOWN
-            return self._setting_value(key, tag, st, reason, now_ms)
-        c.apply_settings(now_ms)
-        self._setting_value(key, tag, lm.ST_OK, self._stored(key)[1], now_ms)
-
-    def _on_command(self, f, tag, now_ms):
-        if tag and tag == self.last_cmd_tag:  # a resend: answer again, do not run twice
-            return self._result(lm.COMMAND, tag, self.last_cmd_status, self.last_cmd_value,
-                                now_ms)
-        cmd = f["command"]
-        if cmd == lm.CMD_TRIGGER:
-            st = lm.ST_OK
-            if f["arg"] == lm.HELLO:
-                self.send_hello(0, 0, now_ms)
-            elif f["arg"] == lm.TELEMETRY:
-                self.changed = True
-            else:
-                st = lm.ST_UNSUPPORTED
-        else:
-            st = self.ctl.command(cmd, f["arg"], now_ms)
-        self.last_cmd_tag = tag
-        self.last_cmd_status = st
-        self.last_cmd_value = self.ctl.session_id
-        self._result(lm.COMMAND, tag, st, self.ctl.session_id, now_ms)
-
-    def _on_fw(self, f, tag, now_ms):
-        # Firmware update over the link is issue 10: refused, and not announced in HELLO.
-        if tag:
-            self.send_values(lm.FW_STATUS, tag, (lm.ST_UNSUPPORTED, lm.FW_IDLE, 0), now_ms)
-
-    def _on_log_request(self, f, tag, now_ms):
-        data = b""
-        if f["log"] == lm.LOG_EVENTS:
-            self.ctl.events.flush()
-            data = self.board.storage_read(ev.FILE) or b""
-        off = min(f["offset"], len(data))
-        self.send(lm.LOG_DATA, tag, {"log": f["log"], "offset": off, "total": len(data),
-                                     "data": data[off:off + 238]}, now_ms)
-
-
-_HANDLERS = {
-    lm.HELLO: Uplink._on_hello,
-    lm.HEARTBEAT: lambda self, f, tag, now_ms: None,
-    lm.TIME_SYNC: Uplink._on_time_sync,
-    lm.EVENT_ACK: Uplink._on_event_ack,
-    lm.LIMIT: Uplink._on_limit,
-    lm.SCHEDULE: Uplink._on_schedule,
-    lm.SETTING_GET: Uplink._on_setting_get,
-    lm.SETTING_SET: Uplink._on_setting_set,
-    lm.COMMAND: Uplink._on_command,
-    lm.FW_BEGIN: Uplink._on_fw,
-    lm.FW_CHUNK: Uplink._on_fw,
-    lm.FW_END: Uplink._on_fw,
-    lm.LOG_REQUEST: Uplink._on_log_request,
-}
