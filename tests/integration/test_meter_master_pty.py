@@ -9,9 +9,6 @@ millisecond of wall time, bytes through a tiny pyserial board adapter. Every
 wait is bounded; nothing here measures performance (bench/p7_meter_poll.py does).
 """
 
-import os
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,9 +27,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import sdm630_server  # noqa: E402
+from pymodbus_pty import sdm630_on_pty  # noqa: E402
 
 TURNAROUND_MS = 1000  # a loaded CI machine may take long to schedule the slave
-START_TIMEOUT_S = 20.0
 
 
 class SerialMeterBoard:
@@ -167,53 +164,10 @@ def test_ag03_faults_over_the_pty_wrong_unit_id_and_crc_errors():
 # --- pymodbus 3.16 as an independent SDM630 ---
 
 
-def _wait_for(predicate, timeout_s, what, log_path):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    log = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
-    pytest.fail("timed out after %.0f s waiting for %s\n%s" % (timeout_s, what, log))
-
-
-def _stop(proc):
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def pymodbus_port(tmp_path_factory):
-    socat = shutil.which("socat")
-    if socat is None:
-        pytest.fail("socat is not installed (Debian: apt-get install socat; .ci/run installs it)")
-    tmp = tmp_path_factory.mktemp("pymodbus")
-    master_end, meter_end = tmp / "master", tmp / "meter"
-    socat_log, server_log = tmp / "socat.log", tmp / "server.log"
-    procs = []
-    try:
-        with open(socat_log, "wb") as log:
-            procs.append(subprocess.Popen(
-                [socat, "-d", "-d", "pty,raw,echo=0,link=%s" % master_end,
-                 "pty,raw,echo=0,link=%s" % meter_end], stdout=log, stderr=subprocess.STDOUT))
-        _wait_for(lambda: master_end.exists() and meter_end.exists(), 10, "socat", socat_log)
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        with open(server_log, "wb") as log:
-            procs.append(subprocess.Popen(
-                [sys.executable, str(HERE / "sdm630_server.py"), str(meter_end), "1"],
-                stdout=log, stderr=subprocess.STDOUT, env=env))
-        _wait_for(lambda: b"READY" in server_log.read_bytes() or procs[-1].poll() is not None,
-                  START_TIMEOUT_S, "the pymodbus server", server_log)
-        assert procs[-1].poll() is None, server_log.read_text()
+    with sdm630_on_pty(tmp_path_factory.mktemp("pymodbus")) as master_end:
         yield str(master_end)
-    finally:
-        for proc in reversed(procs):
-            _stop(proc)
 
 
 def test_ag03_firmware_master_reads_a_pymodbus_sdm630(pymodbus_port):

@@ -7,9 +7,6 @@ A pty does not enforce baud timing, so the end-of-frame silence is modelled
 with a generous wall-clock gap; every wait is bounded.
 """
 
-import os
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,93 +21,20 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import sdm630_server  # noqa: E402
+from pymodbus_pty import sdm630_on_pty  # noqa: E402
 
 SILENCE_S = 0.15  # stands for t3.5 on a pty that has no line timing
 RESPONSE_TIMEOUT_S = 1.5
-START_TIMEOUT_S = 20.0
-
-
-def _wait_for(predicate, timeout_s, what, log_path=None):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    detail = ""
-    if log_path is not None and log_path.exists():
-        detail = "\n--- log ---\n" + log_path.read_text(errors="replace")[-3000:]
-    pytest.fail("timed out after %.0f s waiting for %s%s" % (timeout_s, what, detail))
-
-
-def _stop(proc):
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
 def port(tmp_path_factory):
-    socat = shutil.which("socat")
-    if socat is None:
-        pytest.fail(
-            "socat is not installed: the Modbus RTU pty test needs it "
-            "(Debian: apt-get install socat; .ci/run installs it)"
-        )
-    tmp = tmp_path_factory.mktemp("pty")
-    master_end, meter_end = tmp / "master", tmp / "meter"
-    socat_log = tmp / "socat.log"
-    server_log = tmp / "server.log"
-    procs = []
-    try:
-        with open(socat_log, "wb") as log:
-            procs.append(
-                subprocess.Popen(
-                    [
-                        socat,
-                        "-d",
-                        "-d",
-                        "pty,raw,echo=0,link=%s" % master_end,
-                        "pty,raw,echo=0,link=%s" % meter_end,
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        _wait_for(
-            lambda: master_end.exists() and meter_end.exists(),
-            10,
-            "socat to create the pty pair",
-            socat_log,
-        )
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        with open(server_log, "wb") as log:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, str(HERE / "sdm630_server.py"), str(meter_end), "1"],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                )
-            )
-        _wait_for(
-            lambda: b"READY" in server_log.read_bytes() or procs[-1].poll() is not None,
-            START_TIMEOUT_S,
-            "the pymodbus server to listen",
-            server_log,
-        )
-        assert procs[-1].poll() is None, "pymodbus server exited:\n" + server_log.read_text()
+    with sdm630_on_pty(tmp_path_factory.mktemp("pty")) as master_end:
         ser = serial.Serial(str(master_end), 9600, timeout=0.02)
         try:
             yield ser
         finally:
             ser.close()
-    finally:
-        for proc in reversed(procs):
-            _stop(proc)
 
 
 def _transact(ser, decoder, unit, function, address, count):
