@@ -17,7 +17,6 @@ import pytest
 from sim_link_fixture import SimCharger, async_wait_for
 
 from gateway.link import Backoff, EvseLink, MqttTransport, make_transport
-from gateway.store import Store
 from protocols import link_messages as lm
 
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -139,13 +138,6 @@ def sim(broker):
     s.url = s.start_mqtt("127.0.0.1", broker.port, PREFIX, 1, *CHARGER)
     yield s
     s.stop()
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "gw.db")
-    yield s
-    s.close()
 
 
 @contextlib.asynccontextmanager

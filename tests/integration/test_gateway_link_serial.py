@@ -33,13 +33,6 @@ def sim():
     s.stop()
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "gw.db")
-    yield s
-    s.close()
-
-
 @contextlib.asynccontextmanager
 async def running_link(url, store, **kw):
     kw.setdefault("link_timeout_ms", 3000)
