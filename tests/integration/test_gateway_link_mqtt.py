@@ -224,12 +224,12 @@ def test_6_mqtt_reconnect_after_broker_restart(broker, sim, store):
             states = []
             ln.on_online(states.append)
             broker.stop()
-            await async_wait_for(lambda: states == [False], 3, "offline")
+            await async_wait_for(lambda: states == [False], 10, "offline")
             sim.log_events(4)  # while the broker is away
             broker.start()
-            await async_wait_for(lambda: states == [False, True], 6, "online again")
+            await async_wait_for(lambda: states == [False, True], 20, "online again")
             assert ln.transport.counters()["connects"] == 2
-            await async_wait_for(lambda: sim.status()["events_pending"] == 0, 8, "acked")
+            await async_wait_for(lambda: sim.status()["events_pending"] == 0, 30, "acked")
             sent = sim.events_sent()
             seqs = [r.seq for r in store.records(1)]
             assert seqs == sorted(sent) == list(range(1, max(sent) + 1))
