@@ -20,6 +20,7 @@ from evse.override import PRESS_LONG, PRESS_SHORT, Button
 from evse.pilot import Pilot
 from evse.uplink import WIRE_SOURCE, Uplink, wire_reason
 from evse.windows import EPOCH_UNIX_S, Windows
+from hal import base as hal
 from protocols import iec61851
 from protocols import link_messages as lm
 
@@ -41,6 +42,7 @@ class Controller:
         board.set_pwm(iec61851.DUTY_X1_PERMILLE)
         self.duty_permille = iec61851.DUTY_X1_PERMILLE
         self.contactor = 0
+        self.indicator = -1  # hal.base IND_* last shown
         self.contactor_since_ms = now
         self.boot_ms = now
         self.events = events_mod.EventLog(board, autoflush=False)
@@ -369,6 +371,7 @@ class Controller:
         if state != prev:
             self._on_transition(prev, state, now)
         self._drive(state, applied, now)
+        self._show(state, held_idle, now)
         if self.reset_request >= 0 and not self.contactor:
             self.reset_now = self.reset_request
             self.reset_request = -1
@@ -420,6 +423,26 @@ class Controller:
             self.duty_permille = duty
             b.set_pwm(duty)
             self.uplink.changed = True
+
+    def _show(self, state, held_idle, now_ms):
+        # The LED / display (hal.base IND_*): what a person at the charger needs.
+        if state == session.FAULT or state == session.UNAVAILABLE:
+            code = hal.IND_FAULT
+        elif self.override and state != session.IDLE:
+            code = hal.IND_OVERRIDE
+        elif state == session.CHARGING or state == session.PAUSING:
+            code = hal.IND_CHARGING
+        elif held_idle:
+            code = hal.IND_DELAYED
+        elif state == session.IDLE:
+            code = hal.IND_READY
+        elif self.limits.target_ma == 0 or self.owner_paused or self.stopped:
+            code = hal.IND_PAUSED
+        else:
+            code = hal.IND_CONNECTED
+        if code != self.indicator:
+            self.indicator = code
+            self.board.set_indicator(code)
 
     # --- status ---------------------------------------------------------------
 

@@ -174,3 +174,26 @@ def test_iec_ventilation_refused_unless_allowed():
     rig.run(100)
     rig.board.set_ev_state("D")
     assert rig.run_until(lambda r: r.board.contactor_cmd == 1, 3000) > 0
+
+
+def test_indicator_shows_ready_delay_charging_override_and_fault():
+    """The board's LED (hal.base IND_*) follows what the charger does."""
+    from hal import base as hal
+
+    rig = Rig({"random_delay_max_s": 5})
+    rig.run(50)
+    assert rig.board.indicator == hal.IND_DELAYED  # idle after power restoration (AG-13)
+    rig.run(6000)
+    assert rig.board.indicator == hal.IND_READY
+    rig.board.plug("C", 220)
+    rig.run(50)
+    assert rig.board.indicator in (hal.IND_DELAYED, hal.IND_CHARGING)
+    assert rig.run_until(lambda r: r.board.contacts_closed(), 7000) > 0
+    rig.run(20)
+    assert rig.board.indicator == hal.IND_CHARGING
+    rig.command(lm.CMD_OVERRIDE, 1)
+    rig.run(20)
+    assert rig.board.indicator == hal.IND_OVERRIDE
+    rig.board.trip_rcd()
+    rig.run(20)
+    assert rig.board.indicator == hal.IND_FAULT
