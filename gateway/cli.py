@@ -1,0 +1,155 @@
+"""python -m gateway --csms ws://HOST:PORT/PATH --station-id ID --ocpp 1.6|2.0.1
+--evse LINK [--evse LINK ...] [--state-dir DIR] [--config FILE]   (DESIGN §3.3)
+
+One OCPP charging station made of the firmware controllers behind the --evse links (EVSE /
+connector ids 1..N in order). Runs until SIGTERM / SIGINT. Exit 2 on bad arguments."""
+
+import argparse
+import asyncio
+import json
+import logging
+import re
+import signal
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from gateway.link import Backoff, EvseLink, make_transport, parse_link_url
+from gateway.station import Station
+from gateway.store import Store
+
+OCPP_VERSIONS = ("1.6", "2.0.1")
+SERIAL_SCHEMES = ("socket", "rfc2217", "loop", "spy", "hwgrep", "alt", "cp2110")
+CONFIG_KEYS = {
+    # key: (type check, default, what)
+    "free_vend_id_tag": ((str, type(None)), "FREEVEND",
+                         "idTag of a transaction started at plug-in; null: wait for a "
+                         "RemoteStartTransaction"),
+    "vendor": ((str,), "smartevse-ref", "BootNotification chargePointVendor"),
+    "model": ((str,), "gateway", "BootNotification chargePointModel"),
+    "link_timeout_ms": ((int,), 15000, "the gateway's link timeout announced in its HELLO"),
+    "reconnect_max_s": ((int, float), 30, "longest wait between CSMS connection attempts"),
+}
+
+
+class UsageError(Exception):
+    pass
+
+
+def check_link(url):
+    """A LINK of DESIGN §3.3, or UsageError saying what is wrong with it."""
+    try:
+        kind, _ = parse_link_url(url)
+    except ValueError as e:
+        raise UsageError("--evse %s" % e) from None
+    if kind == "mqtt":
+        return
+    if "://" in url:
+        parts = urlsplit(url)
+        if parts.scheme not in SERIAL_SCHEMES:
+            raise UsageError("--evse %r: unknown scheme %r (socket://, rfc2217://, mqtt://, "
+                             "mqtts:// or a device path)" % (url, parts.scheme))
+        if parts.scheme in ("socket", "rfc2217"):
+            try:
+                port = parts.port
+            except ValueError:
+                port = None
+            if not parts.hostname or port is None:
+                raise UsageError("--evse %r: needs %s://HOST:PORT" % (url, parts.scheme))
+    elif not (url.startswith("/") or re.fullmatch(r"COM\d+", url)):
+        raise UsageError("--evse %r: not a device path nor a URL" % url)
+
+
+def load_config(path):
+    cfg = {k: v[1] for k, v in CONFIG_KEYS.items()}
+    if path is None:
+        return cfg
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise UsageError("--config %s: %s" % (path, e)) from None
+    if not isinstance(data, dict):
+        raise UsageError("--config %s: must be a JSON object" % path)
+    for key, value in data.items():
+        if key not in CONFIG_KEYS:
+            raise UsageError("--config %s: unknown key %r (known: %s)"
+                             % (path, key, ", ".join(sorted(CONFIG_KEYS))))
+        types = CONFIG_KEYS[key][0]
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise UsageError("--config %s: %s must be %s" % (
+                path, key, " or ".join("null" if t is type(None) else t.__name__
+                                       for t in types)))
+        cfg[key] = value
+    return cfg
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m gateway", description=(
+        "One OCPP charging station made of the firmware controllers behind the --evse links."))
+    p.add_argument("--csms", required=True, help="ws://HOST:PORT/PATH or wss://… of the CSMS")
+    p.add_argument("--station-id", required=True, help="charging station identity")
+    p.add_argument("--ocpp", required=True, choices=OCPP_VERSIONS, help="OCPP version")
+    p.add_argument("--evse", action="append", required=True, metavar="LINK",
+                   help="firmware link, once per EVSE (ids 1..N in order): a device path, "
+                        "socket://HOST:PORT, rfc2217://HOST:PORT or mqtt://HOST:PORT/PREFIX")
+    p.add_argument("--state-dir", default="gateway-state",
+                   help="directory of the durable state (default ./gateway-state)")
+    p.add_argument("--config", help="JSON file of settings (docs/ocpp.md)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every OCPP message")
+    args = p.parse_args(argv)
+    try:
+        csms = urlsplit(args.csms)
+        if csms.scheme not in ("ws", "wss") or not csms.hostname:
+            raise UsageError("--csms %r: must be ws://HOST[:PORT]/PATH or wss://…" % args.csms)
+        if not re.fullmatch(r"[A-Za-z0-9._:*+@-]{1,48}", args.station_id):
+            raise UsageError("--station-id %r: 1-48 characters of A-Z a-z 0-9 . _ : * + @ -"
+                             % args.station_id)
+        if args.ocpp == "2.0.1":
+            raise UsageError("--ocpp 2.0.1 is not built yet; use --ocpp 1.6")
+        for url in args.evse:
+            check_link(url)
+        args.settings = load_config(args.config)
+    except UsageError as e:
+        p.error(str(e))  # exit 2 with the usage line
+    return args
+
+
+async def run(args):
+    from gateway.ocpp16 import Ocpp16Client
+
+    cfg = args.settings
+    state = Path(args.state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    store = Store(state / "state.db")
+    links = [EvseLink(make_transport(url, i + 1), store, i + 1,
+                      link_timeout_ms=cfg["link_timeout_ms"])
+             for i, url in enumerate(args.evse)]
+    station = Station(links, store, free_vend_id_tag=cfg["free_vend_id_tag"])
+    client = Ocpp16Client(args.csms, args.station_id, station, vendor=cfg["vendor"],
+                          model=cfg["model"], backoff=Backoff(0.5, cfg["reconnect_max_s"]))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await station.start()
+    task = asyncio.create_task(client.run())
+    print("gateway: station %s, %d EVSE, OCPP %s to %s" % (
+        args.station_id, len(links), args.ocpp, client.url), flush=True)
+    try:
+        await stop.wait()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await station.stop()
+        store.close()
+    print("gateway: stopped", flush=True)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("ocpp").setLevel(logging.WARNING)
+    asyncio.run(run(args))
+    return 0

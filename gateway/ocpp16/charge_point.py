@@ -1,0 +1,99 @@
+"""The OCPP 1.6J messages of the station: the mobilityhouse `ocpp` v16 ChargePoint with the
+CSMS-initiated actions routed to the version-neutral Station (gateway/station.py).
+
+Handlers answer at once; what reaches the firmware runs after the answer (`@after`), so the
+receive loop is never held by a link request."""
+
+import logging
+from datetime import UTC, datetime
+
+from ocpp.routing import after, on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import (
+    Action,
+    AvailabilityStatus,
+    AvailabilityType,
+    RemoteStartStopStatus,
+    ResetStatus,
+    ResetType,
+)
+
+log = logging.getLogger(__name__)
+
+
+def iso(unix_s):
+    """OCPP 1.6 dateTime (UTC, RFC 3339)."""
+    return datetime.fromtimestamp(unix_s, UTC).isoformat().replace("+00:00", "Z")
+
+
+def status_call(connector_id, st, unix_s):
+    return call.StatusNotification(
+        connector_id=connector_id, error_code=st.error_code, status=st.status,
+        timestamp=iso(unix_s), info=st.info, vendor_error_code=st.vendor_error_code)
+
+
+class StationChargePoint(ChargePoint):
+    def __init__(self, station_id, connection, station, response_timeout=10):
+        super().__init__(station_id, connection, response_timeout=response_timeout)
+        self.station = station
+
+    def _connector(self, connector_id):
+        """RemoteStart without connectorId: the only connector, else none."""
+        if connector_id is None:
+            ids = self.station.connector_ids
+            return ids[0] if len(ids) == 1 else None
+        return int(connector_id)  # 1.6 numbers arrive as int or Decimal (DESIGN §8)
+
+    # --- RemoteStartTransaction / RemoteStopTransaction ---------------------------------
+
+    @on(Action.remote_start_transaction)
+    def on_remote_start(self, id_tag, connector_id=None, charging_profile=None):
+        cid = self._connector(connector_id)
+        ok = cid is not None and self.station.can_remote_start(cid)
+        return call_result.RemoteStartTransaction(
+            status=RemoteStartStopStatus.accepted if ok else RemoteStartStopStatus.rejected)
+
+    @after(Action.remote_start_transaction)
+    async def after_remote_start(self, id_tag, connector_id=None, charging_profile=None):
+        cid = self._connector(connector_id)
+        if cid is not None and self.station.can_remote_start(cid):
+            await self.station.remote_start(cid, id_tag)
+
+    @on(Action.remote_stop_transaction)
+    def on_remote_stop(self, transaction_id):
+        ok = self.station.connector_of_transaction(int(transaction_id)) is not None
+        return call_result.RemoteStopTransaction(
+            status=RemoteStartStopStatus.accepted if ok else RemoteStartStopStatus.rejected)
+
+    @after(Action.remote_stop_transaction)
+    async def after_remote_stop(self, transaction_id):
+        cid = self.station.connector_of_transaction(int(transaction_id))
+        if cid is not None:
+            await self.station.remote_stop(cid)
+
+    # --- Reset, ChangeAvailability -------------------------------------------------------
+
+    @on(Action.reset)
+    def on_reset(self, type):
+        return call_result.Reset(status=ResetStatus.accepted)
+
+    @after(Action.reset)
+    async def after_reset(self, type):
+        log.info("Reset %s: CMD_RESET to every EVSE", type)
+        await self.station.reset(hard=type == ResetType.hard)
+
+    def _availability_ok(self, connector_id):
+        cid = int(connector_id)
+        return cid == 0 or cid in self.station.connector_ids
+
+    @on(Action.change_availability)
+    def on_change_availability(self, connector_id, type):
+        if not self._availability_ok(connector_id):
+            return call_result.ChangeAvailability(status=AvailabilityStatus.rejected)
+        return call_result.ChangeAvailability(status=AvailabilityStatus.accepted)
+
+    @after(Action.change_availability)
+    async def after_change_availability(self, connector_id, type):
+        if self._availability_ok(connector_id):
+            await self.station.set_available(int(connector_id),
+                                             type == AvailabilityType.operative)

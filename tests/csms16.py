@@ -1,0 +1,202 @@
+"""A small OCPP 1.6J CSMS for tests, on the mobilityhouse `ocpp` library and `websockets`
+(new asyncio API), running its own event loop on a thread so synchronous tests can drive it.
+
+    csms = Csms16().start()            # ws://127.0.0.1:<free port>/ocpp
+    csms.url                           # give it to the gateway's --csms
+    csms.wait_for("BootNotification")  # the payload of the first such call from the station
+    csms.request(call.Reset(type="Hard"))   # a CSMS-initiated call; returns its result
+    csms.stop()
+
+It accepts one station at a time (a new connection replaces the old), refuses connections
+without the "ocpp1.6" subprotocol, and records every message: `messages` is a list of
+(direction "in"/"out", message type id, action, payload) in order, `calls(action)` the
+payloads the station sent for an action.
+"""
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from datetime import UTC, datetime
+
+import websockets
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call_result
+from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
+
+
+def _now():
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+class _Station(ChargePoint):
+    def __init__(self, station_id, connection, csms):
+        super().__init__(station_id, connection, response_timeout=10)
+        self.csms = csms
+
+    async def route_message(self, raw_msg):
+        self.csms._record("in", raw_msg)
+        await super().route_message(raw_msg)
+
+    async def _send(self, message):
+        self.csms._record("out", message)
+        await super()._send(message)
+
+    @on(Action.boot_notification)
+    def on_boot(self, charge_point_model, charge_point_vendor, **kw):
+        return call_result.BootNotification(current_time=_now(),
+                                            interval=self.csms.boot_interval_s,
+                                            status=self.csms.boot_status)
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self):
+        return call_result.Heartbeat(current_time=_now())
+
+    @on(Action.status_notification)
+    def on_status(self, connector_id, error_code, status, **kw):
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, id_tag):
+        return call_result.Authorize(id_tag_info={"status": AuthorizationStatus.accepted})
+
+    @on(Action.start_transaction)
+    def on_start(self, connector_id, id_tag, meter_start, timestamp, **kw):
+        return call_result.StartTransaction(
+            transaction_id=next(self.csms._tx_ids),
+            id_tag_info={"status": AuthorizationStatus.accepted})
+
+    @on(Action.stop_transaction)
+    def on_stop(self, meter_stop, timestamp, transaction_id, **kw):
+        return call_result.StopTransaction()
+
+    @on(Action.meter_values)
+    def on_meter_values(self, connector_id, meter_value, **kw):
+        return call_result.MeterValues()
+
+
+class Csms16:
+    def __init__(self, boot_status=RegistrationStatus.accepted, boot_interval_s=60):
+        self.boot_status = boot_status
+        self.boot_interval_s = boot_interval_s
+        self.messages = []
+        self.connections = 0
+        self.station_ids = []
+        self.url = None
+        self._tx_ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = None
+        self._server = None
+        self._station = None
+
+    # --- life cycle -----------------------------------------------------------------------
+
+    def start(self):
+        ready = threading.Event()
+
+        def run():
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(self._serve_start())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="csms16", daemon=True)
+        self._thread.start()
+        if not ready.wait(5):
+            raise RuntimeError("the test CSMS did not start")
+        return self
+
+    async def _serve_start(self):
+        self._server = await websockets.serve(self._handler, "127.0.0.1", 0,
+                                              subprotocols=["ocpp1.6"])
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = "ws://127.0.0.1:%d/ocpp" % port
+
+    def stop(self):
+        async def close():
+            self._server.close()
+            await self._server.wait_closed()
+
+        if self._thread is not None:
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+
+    def drop(self):
+        """Close the station's connection (it must reconnect)."""
+        async def close():
+            if self._station is not None:
+                await self._station._connection.close()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
+
+    async def _handler(self, connection):
+        if connection.subprotocol != "ocpp1.6":
+            await connection.close(1002, "no OCPP 1.6 subprotocol")
+            return
+        station_id = connection.request.path.rstrip("/").rsplit("/", 1)[-1]
+        with self._lock:
+            self.connections += 1
+            self.station_ids.append(station_id)
+        self._station = _Station(station_id, connection, self)
+        try:
+            await self._station.start()
+        except websockets.ConnectionClosed:
+            pass
+
+    # --- records --------------------------------------------------------------------------
+
+    def _record(self, direction, raw):
+        msg = json.loads(raw)
+        if msg[0] == 2:
+            entry = (direction, 2, msg[2], msg[3])
+        else:
+            entry = (direction, msg[0], None, msg[2] if msg[0] == 3 else msg[2:])
+        with self._lock:
+            self.messages.append(entry)
+
+    def calls(self, action):
+        """Payloads of the calls the station sent for action, in order."""
+        with self._lock:
+            return [p for d, t, a, p in self.messages if d == "in" and t == 2 and a == action]
+
+    def actions(self):
+        with self._lock:
+            return [a for d, t, a, p in self.messages if d == "in" and t == 2]
+
+    def statuses(self, connector_id):
+        return [p["status"] for p in self.calls("StatusNotification")
+                if p["connectorId"] == connector_id]
+
+    def wait_until(self, pred, timeout_s, what):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            value = pred()
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError("timed out after %.0f s waiting for %s; station sent: %s"
+                             % (timeout_s, what, self.actions()))
+
+    def wait_for(self, action, timeout_s=10, where=None, count=1):
+        """The payload of the count-th call of action (matching where(payload))."""
+        def found():
+            hits = [p for p in self.calls(action) if where is None or where(p)]
+            return (hits[count - 1],) if len(hits) >= count else None  # {} is an answer too
+        return self.wait_until(found, timeout_s, "%s #%d" % (action, count))[0]
+
+    def wait_status(self, connector_id, status, timeout_s=10):
+        return self.wait_for("StatusNotification", timeout_s,
+                             lambda p: p["connectorId"] == connector_id
+                             and p["status"] == status)
+
+    # --- CSMS-initiated calls -------------------------------------------------------------
+
+    def request(self, payload, timeout_s=10):
+        """Send a CSMS call to the connected station; returns the call_result."""
+        self.wait_until(lambda: self._station is not None, timeout_s, "a station")
+        fut = asyncio.run_coroutine_threadsafe(
+            self._station.call(payload, suppress=False), self._loop)
+        return fut.result(timeout_s)
