@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gateway.charging import PROFILE_FILE, SmartCharging
 from gateway.link import Backoff, EvseLink, make_transport, parse_link_url
 from gateway.station import Station
 from gateway.store import Store
@@ -125,6 +126,7 @@ async def run(args):
                       link_timeout_ms=cfg["link_timeout_ms"])
              for i, url in enumerate(args.evse)]
     station = Station(links, store, free_vend_id_tag=cfg["free_vend_id_tag"])
+    station.smart = SmartCharging(station, state / PROFILE_FILE)
     client = Ocpp16Client(args.csms, args.station_id, station, vendor=cfg["vendor"],
                           model=cfg["model"], backoff=Backoff(0.5, cfg["reconnect_max_s"]))
     stop = asyncio.Event()
@@ -132,6 +134,7 @@ async def run(args):
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await station.start()
+    station.smart.start()
     task = asyncio.create_task(client.run())
     print("gateway: station %s, %d EVSE, OCPP %s to %s" % (
         args.station_id, len(links), args.ocpp, client.url), flush=True)
@@ -140,6 +143,7 @@ async def run(args):
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        await station.smart.stop()
         await station.stop()
         store.close()
     print("gateway: stopped", flush=True)

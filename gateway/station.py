@@ -78,7 +78,11 @@ class Station:
         self._status = {}  # connector id -> ConnectorStatus (known once telemetry came)
         self._fault = {}  # connector id -> active FAULT_* code
         self._remote_tag = {}  # connector id -> idTag of a remote start before plug-in
+        self.remote_start_timeout_s = 0  # a remote start waits this long for plug-in; 0: ever
+        self._remote_timer = {}  # connector id -> its asyncio TimerHandle
         self._status_listeners = []
+        self._tx_listeners = []
+        self.smart = None  # gateway.charging.SmartCharging, set by the caller
         self._records_lock = asyncio.Lock()
 
     # --- what the adapter reads --------------------------------------------------------
@@ -93,6 +97,15 @@ class Station:
     def on_status(self, fn):
         """fn(connector_id, ConnectorStatus), called on every change (plain function)."""
         self._status_listeners.append(fn)
+
+    def on_transaction(self, fn):
+        """fn(), called when a transaction got its transactionId or a session ended (from
+        the store's worker thread too)."""
+        self._tx_listeners.append(fn)
+
+    def _transactions_changed(self):
+        for fn in self._tx_listeners:
+            fn()
 
     def session(self, connector_id):
         """The firmware session of the connector as the station tracks it, or None:
@@ -113,6 +126,7 @@ class Station:
         if s and s["key"] == key:
             s["tx_id"] = tx_id
             self.store.set_meta(self._session_key(connector_id), s)
+        self._transactions_changed()
 
     def transaction_id(self, connector_id, key):
         return self.store.get_meta("txid:%d:%d" % (connector_id, key))
@@ -206,7 +220,8 @@ class Station:
             register = t.energy_import_wh if t is not None else 0
         id_tag = self._remote_tag.pop(cid, None) or self.free_vend_id_tag
         s = {"key": rec.id, "session_id": args["session_id"], "meter_start_wh": register,
-             "id_tag": id_tag, "authorized": id_tag is not None, "stop_reason": None}
+             "id_tag": id_tag, "authorized": id_tag is not None, "stop_reason": None,
+             "start_unix_s": self._unix_s(rec)}
         self.store.set_meta(self._session_key(cid), s)
         self._refresh(cid)
         if id_tag is None:  # no authorisation yet: hold the charge in the firmware
@@ -221,6 +236,7 @@ class Station:
     def _session_stop(self, cid, rec, args):
         s = self.session(cid)
         self.store.set_meta(self._session_key(cid), None)
+        self._transactions_changed()
         if not s or not s.get("authorized") or s["session_id"] != args["session_id"]:
             return []
         reason = s.get("stop_reason") or STOP_REASON.get(args["stop_reason"], "Other")
@@ -251,10 +267,16 @@ class Station:
         s = self.session(cid)
         if s is None:
             self._remote_tag[cid] = id_tag
+            old = self._remote_timer.pop(cid, None)
+            if old is not None:
+                old.cancel()
+            if self.remote_start_timeout_s > 0:
+                self._remote_timer[cid] = asyncio.get_running_loop().call_later(
+                    self.remote_start_timeout_s, self._expire_remote_tag, cid, id_tag)
             await self._command(cid, lm.CMD_START, 0)
             return
         t = self.links[cid].telemetry
-        s.update(id_tag=id_tag, authorized=True,
+        s.update(id_tag=id_tag, authorized=True, start_unix_s=int(self.clock()),
                  meter_start_wh=t.energy_import_wh if t is not None else s["meter_start_wh"])
         store = self.store
         await store.aio(store.set_meta, self._session_key(cid), s)
@@ -264,6 +286,13 @@ class Station:
         self.queue_changed.set()
         await self._command(cid, lm.CMD_RESUME, 0)
         await self._command(cid, lm.CMD_START, 0)
+
+    def _expire_remote_tag(self, cid, id_tag):
+        """No plug-in within the timeout (1.6 ConnectionTimeOut): the remote start lapses."""
+        self._remote_timer.pop(cid, None)
+        if self._remote_tag.get(cid) == id_tag:
+            del self._remote_tag[cid]
+            log.info("EVSE %d: remote start for %s lapsed (no plug-in)", cid, id_tag)
 
     async def remote_stop(self, cid):
         s = self.session(cid)

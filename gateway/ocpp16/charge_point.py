@@ -18,6 +18,9 @@ from ocpp.v16.enums import (
     ResetType,
 )
 
+from gateway.ocpp16.configuration import ConfigurationHandlers
+from gateway.ocpp16.smart import SmartChargingHandlers
+
 log = logging.getLogger(__name__)
 
 
@@ -32,7 +35,7 @@ def status_call(connector_id, st, unix_s):
         timestamp=iso(unix_s), info=st.info, vendor_error_code=st.vendor_error_code)
 
 
-class StationChargePoint(ChargePoint):
+class StationChargePoint(ConfigurationHandlers, SmartChargingHandlers, ChargePoint):
     def __init__(self, station_id, connection, station, response_timeout=10):
         super().__init__(station_id, connection, response_timeout=response_timeout)
         self.station = station

@@ -3,7 +3,9 @@ CSMS_URL/STATION_ID, kept up with backoff. Per connection: BootNotification unti
 (Pending/Rejected: again after the interval), then StatusNotification of connector 0 and of
 every connector, Heartbeat at the interval, StatusNotification on every change, and the
 durable outbound queue sent in order (tx_start -> Authorize + StartTransaction, tx_stop ->
-StopTransaction), each message until the CSMS answered it."""
+StopTransaction, meter_values -> MeterValues with the transactionId), each message until the
+CSMS answered it. The configuration keys (gateway/config16.py) and the MeterValues sampler
+(gateway/ocpp16/meter_values.py) live as long as the client, across connections."""
 
 import asyncio
 import logging
@@ -14,40 +16,61 @@ from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
 from ocpp.v16.enums import RegistrationStatus
 
+from gateway.config16 import Config16
 from gateway.link import Backoff
 from gateway.ocpp16.charge_point import StationChargePoint, iso, status_call
+from gateway.ocpp16.configuration import feature_profiles
+from gateway.ocpp16.meter_values import MeterSampler
 from gateway.station import ConnectorStatus
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RETRY_S = 10  # a Pending / Rejected answer with interval 0
-TX_ATTEMPTS = 3  # TransactionMessageAttempts: CallErrors before a message is given up
-TX_RETRY_S = 10  # TransactionMessageRetryInterval (x attempt number)
+
+
+def _begin_key(connector_id, key):
+    """Store metadata: [meterStart, unix s] of a started transaction (transactionData)."""
+    return "txbegin:%d:%d" % (connector_id, key)
 
 
 class Ocpp16Client:
     def __init__(self, csms_url, station_id, station, vendor="smartevse-ref",
-                 model="gateway", firmware_version=None, backoff=None,
-                 tx_attempts=TX_ATTEMPTS, tx_retry_s=TX_RETRY_S):
+                 model="gateway", firmware_version=None, backoff=None, config=None):
         self.url = csms_url.rstrip("/") + "/" + station_id
         self.station_id = station_id
         self.station = station
         self.vendor, self.model, self.firmware_version = vendor, model, firmware_version
         self.backoff = backoff or Backoff(0.5, 30.0)
-        self.tx_attempts, self.tx_retry_s = tx_attempts, tx_retry_s
+        self.config = config or Config16(station.store, len(station.connector_ids),
+                                         feature_profiles(StationChargePoint))
+        self.sampler = MeterSampler(station, self.config, self._send_meter_values_now)
+        station.remote_start_timeout_s = self.config.number("ConnectionTimeOut")
+        self.config.on_change(self._config_changed)
         self.cp = None
         self.accepted = False
-        self.heartbeat_s = 300
         self._status_dirty = set()
         self._status_event = asyncio.Event()
         station.on_status(self._status_changed)
+
+    def _config_changed(self, key, value):
+        if key == "ConnectionTimeOut":
+            self.station.remote_start_timeout_s = int(value)
 
     def _status_changed(self, connector_id, st):
         self._status_dirty.add(connector_id)
         self._status_event.set()
 
     async def run(self):
-        """Forever: connect, serve, reconnect after the backoff."""
+        """Forever: connect, serve, reconnect after the backoff (MeterValues are sampled
+        all along)."""
+        sampler = asyncio.create_task(self.sampler.run())
+        try:
+            await self._connect_forever()
+        finally:
+            sampler.cancel()
+            await asyncio.gather(sampler, return_exceptions=True)
+
+    async def _connect_forever(self):
         while True:
             try:
                 async with websockets.connect(self.url, subprotocols=["ocpp1.6"],
@@ -67,6 +90,7 @@ class Ocpp16Client:
 
     async def _serve(self, ws):
         cp = StationChargePoint(self.station_id, ws, self.station)
+        cp.config = self.config
         self.cp = cp
         receiver = asyncio.create_task(cp.start())
         worker = asyncio.create_task(self._session(cp))
@@ -93,15 +117,21 @@ class Ocpp16Client:
             interval = int(r.interval)  # may arrive as Decimal (DESIGN §8)
             log.info("BootNotification: %s, interval %d s", r.status, interval)
             if r.status == RegistrationStatus.accepted:
-                self.heartbeat_s = interval if interval > 0 else self.heartbeat_s
+                if interval > 0:
+                    await self.station.store.aio(self.config.set, "HeartbeatInterval",
+                                                 str(interval))
                 self.accepted = True
                 return
             await asyncio.sleep(interval if interval > 0 else DEFAULT_RETRY_S)
 
     async def _heartbeats(self, cp):
-        while True:
-            await asyncio.sleep(self.heartbeat_s)
-            await cp.call(call.Heartbeat())
+        last = time.monotonic()
+        while True:  # HeartbeatInterval is read every second: a change is effective at once
+            await asyncio.sleep(1)
+            interval = self.config.number("HeartbeatInterval")
+            if interval > 0 and time.monotonic() - last >= interval:
+                last = time.monotonic()
+                await cp.call(call.Heartbeat())
 
     async def _statuses(self, cp):
         while True:
@@ -134,10 +164,11 @@ class Ocpp16Client:
                 sent = await self._send_queued(cp, m)
             except OCPPError as e:  # the CSMS refused it: retry, then give it up
                 log.warning("%s %d refused (%d): %s", m.action, m.id, attempts, e)
-                if attempts >= self.tx_attempts:
+                if attempts >= self.config.number("TransactionMessageAttempts"):
                     await store.aio(store.discard, m.id, "CallError: %s" % e)
                 else:
-                    await asyncio.sleep(self.tx_retry_s * attempts)
+                    await asyncio.sleep(
+                        self.config.number("TransactionMessageRetryInterval") * attempts)
                 continue
             if sent:
                 await store.aio(store.mark_sent, m.id)
@@ -154,6 +185,8 @@ class Ocpp16Client:
                 timestamp=iso(p["unix_s"])), suppress=False)
             tx_id = int(r.transaction_id)
             await self.station.store.aio(self.station.set_transaction_id, cid, p["key"], tx_id)
+            await self.station.store.aio(self.station.store.set_meta, _begin_key(cid, p["key"]),
+                                         [int(p["meter_start_wh"]), p["unix_s"]])
             log.info("StartTransaction connector %d: transaction %d (%s)", cid, tx_id,
                      r.id_tag_info.get("status"))
         elif m.action == "tx_stop":
@@ -164,8 +197,44 @@ class Ocpp16Client:
                 return False
             await cp.call(call.StopTransaction(
                 meter_stop=int(p["meter_stop_wh"]), timestamp=iso(p["unix_s"]),
-                transaction_id=tx_id, reason=p["reason"], id_tag=p["id_tag"]), suppress=False)
+                transaction_id=tx_id, reason=p["reason"], id_tag=p["id_tag"],
+                transaction_data=self._stop_txn_data(p)), suppress=False)
+        elif m.action == "meter_values":
+            tx_id = self.station.transaction_id(cid, p["key"])
+            if tx_id is None:
+                await self.station.store.aio(self.station.store.discard, m.id,
+                                             "no transactionId for its StartTransaction")
+                return False
+            await cp.call(call.MeterValues(connector_id=cid, meter_value=p["meter_value"],
+                                           transaction_id=tx_id), suppress=False)
         else:
             await self.station.store.aio(self.station.store.discard, m.id, "unknown action")
+            return False
+        return True
+
+    def _stop_txn_data(self, p):
+        """StopTransaction transactionData (StopTxnSampledData): the import register at the
+        begin and the end of the transaction, the two readings the firmware records."""
+        if "Energy.Active.Import.Register" not in self.config.csl("StopTxnSampledData"):
+            return None
+        begin = self.station.store.get_meta(_begin_key(p["connector_id"], p["key"]))
+        values = [] if begin is None else [(begin[0], "Transaction.Begin", begin[1])]
+        values.append((p["meter_stop_wh"], "Transaction.End", p["unix_s"]))
+        return [{"timestamp": iso(unix_s),
+                 "sampled_value": [{"value": str(int(wh)), "context": context,
+                                    "measurand": "Energy.Active.Import.Register",
+                                    "location": "Outlet", "unit": "Wh"}]}
+                for wh, context, unix_s in values]
+
+    async def _send_meter_values_now(self, connector_id, meter_value):
+        """A MeterValues outside a transaction (clock-aligned): sent if connected."""
+        cp = self.cp
+        if cp is None or not self.accepted:
+            return False
+        try:
+            await cp.call(call.MeterValues(connector_id=connector_id,
+                                           meter_value=[meter_value]))
+        except (OCPPError, websockets.WebSocketException, TimeoutError) as e:
+            log.warning("MeterValues connector %d: %s", connector_id, e)
             return False
         return True

@@ -44,13 +44,14 @@ def _stop(proc):
 
 
 class Sim:
-    """python -m sim_hardware on free loopback ports."""
+    """python -m sim_hardware on free loopback ports; extra_args e.g. ("--meter", "SDM630")."""
 
-    def __init__(self):
+    def __init__(self, extra_args=()):
         args = [sys.executable, "-m", "sim_hardware", "--link", "socket://127.0.0.1:0",
                 "--control", "127.0.0.1:0"]
         for s in SIM_SETTINGS:
             args += ["--setting", s]
+        args += list(extra_args)
         self.proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         found = _read_lines(self.proc, ("link: ", "control: "), 15)
