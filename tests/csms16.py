@@ -5,6 +5,7 @@
     csms.url                           # give it to the gateway's --csms
     csms.wait_for("BootNotification")  # the payload of the first such call from the station
     csms.request(call.Reset(type="Hard"))   # a CSMS-initiated call; returns its result
+    csms.request_raw([2, "x1", "FooBar", {}])  # sent as is; -> the station's answer list
     csms.stop()
 
 It accepts one station at a time (a new connection replaces the old), refuses connections
@@ -14,6 +15,7 @@ payloads the station sent for an action.
 """
 
 import asyncio
+import concurrent.futures
 import itertools
 import json
 import threading
@@ -37,6 +39,8 @@ class _Station(ChargePoint):
 
     async def route_message(self, raw_msg):
         self.csms._record("in", raw_msg)
+        if self.csms._raw_reply(raw_msg):
+            return  # the answer to a request_raw: not for the library's response queue
         await super().route_message(raw_msg)
 
     async def _send(self, message):
@@ -90,6 +94,7 @@ class Csms16:
         self._thread = None
         self._server = None
         self._station = None
+        self._raw_waiting = {}  # unique id of a request_raw -> its concurrent Future
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -197,6 +202,41 @@ class Csms16:
     def request(self, payload, timeout_s=10):
         """Send a CSMS call to the connected station; returns the call_result."""
         self.wait_until(lambda: self._station is not None, timeout_s, "a station")
-        fut = asyncio.run_coroutine_threadsafe(
+        return self.send(payload).result(timeout_s)
+
+    def send(self, payload):
+        """Send a CSMS call without waiting: a concurrent Future of its call_result."""
+        return asyncio.run_coroutine_threadsafe(
             self._station.call(payload, suppress=False), self._loop)
-        return fut.result(timeout_s)
+
+    def request_raw(self, message, timeout_s=10):
+        """Send an OCPP-J message as given, without the library's schema validation
+        (bad-input tests): message is a list [2, unique id, action, payload], sent as
+        JSON. Returns the station's answer with that unique id as a list:
+        [3, id, payload] or [4, id, errorCode, errorDescription, errorDetails]."""
+        self.wait_until(lambda: self._station is not None, timeout_s, "a station")
+        unique_id = message[1]
+        fut = concurrent.futures.Future()
+        with self._lock:
+            self._raw_waiting[unique_id] = fut
+        text = json.dumps(message)
+        asyncio.run_coroutine_threadsafe(self._station._send(text), self._loop).result(5)
+        try:
+            return fut.result(timeout_s)
+        finally:
+            with self._lock:
+                self._raw_waiting.pop(unique_id, None)
+
+    def _raw_reply(self, raw):
+        try:
+            msg = json.loads(raw)
+        except ValueError:
+            return False
+        if not isinstance(msg, list) or len(msg) < 3 or msg[0] not in (3, 4):
+            return False
+        with self._lock:
+            fut = self._raw_waiting.get(msg[1])
+        if fut is None:
+            return False
+        fut.set_result(msg)
+        return True

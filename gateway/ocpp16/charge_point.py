@@ -7,6 +7,12 @@ receive loop is never held by a link request."""
 import logging
 from datetime import UTC, datetime
 
+from ocpp.exceptions import (
+    FormationViolationError,
+    FormatViolationError,
+    NotSupportedError,
+)
+from ocpp.exceptions import NotImplementedError as OcppNotImplementedError
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import (
@@ -22,6 +28,8 @@ from gateway.ocpp16.configuration import ConfigurationHandlers
 from gateway.ocpp16.smart import SmartChargingHandlers
 
 log = logging.getLogger(__name__)
+
+_ACTIONS_16 = frozenset(a.value for a in Action)
 
 
 def iso(unix_s):
@@ -39,6 +47,23 @@ class StationChargePoint(ConfigurationHandlers, SmartChargingHandlers, ChargePoi
     def __init__(self, station_id, connection, station, response_timeout=10):
         super().__init__(station_id, connection, response_timeout=response_timeout)
         self.station = station
+
+    async def _handle_call(self, msg):
+        """OCPP-J 1.6 §4.2.3 Table 7 error codes where ocpp 2.1.0 answers others: an action
+        1.6 does not have is NotImplemented ("not known by receiver") and a 1.6 action
+        without a handler NotSupported ("recognized but not supported"), the library swaps
+        the two; a payload that is not the PDU's structure is FormationViolation, the 1.6
+        name (errata §5.2, kept), the library's FormatViolation is 2.0.1's."""
+        if msg.action not in self.route_map:
+            cause = {"cause": "%s is not handled by this station" % msg.action}
+            if msg.action in _ACTIONS_16:
+                raise NotSupportedError("Requested Action is recognized but not supported by "
+                                        "the receiver", cause)
+            raise OcppNotImplementedError("Requested Action is not known by receiver", cause)
+        try:
+            return await super()._handle_call(msg)
+        except FormatViolationError as e:
+            raise FormationViolationError(e.description, e.details) from None
 
     def _connector(self, connector_id):
         """RemoteStart without connectorId: the only connector, else none."""

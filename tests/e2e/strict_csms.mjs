@@ -1,0 +1,133 @@
+// A strict OCPP 1.6J CSMS for the end-to-end tests (issue 6, DESIGN §9): npm `ocpp-rpc` with
+// strictMode, which validates every message in both directions against the official OCPP 1.6
+// JSON schemas (station calls against <Action>.req, our results against <Action>.conf, our
+// calls against <Action>.req, the station's results against <Action>.conf).
+//
+//   node tests/e2e/strict_csms.mjs [--boot-interval 10]
+//
+// stdout: one JSON object per line:
+//   {"event":"listening","url":"ws://127.0.0.1:PORT/ocpp"}     first line; the station id is appended
+//   {"event":"rejected","identity":..,"protocols":[..]}        an upgrade without "ocpp1.6" (HTTP 400)
+//   {"event":"connected","identity":..,"protocol":"ocpp1.6"}
+//   {"event":"message","dir":"in"|"out","message":[...]}      every OCPP frame, as sent
+//   {"event":"validation_error","dir":"in"|"out","kind":"call"|"result","method":..,"error":..,"details":[..]}
+//   {"event":"bad_message","message":..,"error":..}           a frame that is not OCPP-J at all
+//   {"event":"reply","id":N,"result":{..}} / {"event":"reply","id":N,"error":{"code":..,"message":..}}
+//   {"event":"disconnected","identity":..,"code":..,"reason":..}
+// stdin (control): one JSON object per line, {"id":N,"action":"Reset","params":{"type":"Hard"}}:
+// the CSMS calls action on the connected station and answers with a "reply" line. EOF on stdin
+// (the test ended) stops the process.
+import readline from "node:readline";
+import rpc from "ocpp-rpc";
+
+const { RPCServer } = rpc;
+const PROTOCOL = "ocpp1.6";
+
+const arg = (name, dflt) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : dflt;
+};
+const bootIntervalS = parseInt(arg("--boot-interval", "10"), 10);
+
+const emit = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+const now = () => new Date().toISOString();
+
+const server = new RPCServer({
+    protocols: [PROTOCOL],
+    strictMode: true,
+    respondWithDetailedErrors: true,
+});
+
+// DESIGN §9: a client that offers no OCPP subprotocol is refused at the upgrade.
+server.auth((accept, reject, handshake) => {
+    if (!handshake.protocols.has(PROTOCOL)) {
+        emit({ event: "rejected", identity: handshake.identity, protocols: [...handshake.protocols] });
+        reject(400, "an OCPP 1.6 subprotocol (ocpp1.6) is required");
+        return;
+    }
+    accept({}, PROTOCOL);
+});
+
+let station = null;
+let txId = 0;
+
+const answers = {
+    BootNotification: () => ({ status: "Accepted", currentTime: now(), interval: bootIntervalS }),
+    Heartbeat: () => ({ currentTime: now() }),
+    StatusNotification: () => ({}),
+    Authorize: () => ({ idTagInfo: { status: "Accepted" } }),
+    StartTransaction: () => ({ transactionId: ++txId, idTagInfo: { status: "Accepted" } }),
+    StopTransaction: () => ({ idTagInfo: { status: "Accepted" } }),
+    MeterValues: () => ({}),
+    DataTransfer: () => ({ status: "Accepted" }),
+    DiagnosticsStatusNotification: () => ({}),
+    FirmwareStatusNotification: () => ({}),
+};
+
+server.on("client", (client) => {
+    station = client;
+    emit({ event: "connected", identity: client.identity, protocol: client.protocol });
+    client.on("message", ({ message, outbound }) => {
+        let parsed;
+        try {
+            parsed = JSON.parse(message);
+        } catch {
+            parsed = message;
+        }
+        emit({ event: "message", dir: outbound ? "out" : "in", message: parsed });
+    });
+    client.on("strictValidationFailure", ({ method, error, outbound, isCall }) => {
+        emit({
+            event: "validation_error", dir: outbound ? "out" : "in",
+            kind: isCall ? "call" : "result", method, error: error.message,
+            details: (error.details && error.details.errors) || [],
+        });
+    });
+    client.on("badMessage", ({ buffer, error }) => {
+        emit({ event: "bad_message", message: buffer.toString("utf8"), error: error.message });
+    });
+    client.on("close", ({ code, reason }) => {
+        emit({ event: "disconnected", identity: client.identity, code, reason: String(reason) });
+        if (station === client) station = null;
+    });
+    for (const [action, answer] of Object.entries(answers)) {
+        client.handle(action, answer);
+    }
+});
+
+control();
+
+function control() {
+    const rl = readline.createInterface({ input: process.stdin });
+    rl.on("line", async (line) => {
+        if (!line.trim()) return;
+        let cmd;
+        try {
+            cmd = JSON.parse(line);
+        } catch (err) {
+            emit({ event: "reply", id: null, error: { code: "BadControl", message: err.message } });
+            return;
+        }
+        if (station === null) {
+            emit({ event: "reply", id: cmd.id, error: { code: "NoStation", message: "no station" } });
+            return;
+        }
+        try {
+            const result = await station.call(cmd.action, cmd.params ?? {});
+            emit({ event: "reply", id: cmd.id, result });
+        } catch (err) {
+            emit({
+                event: "reply", id: cmd.id,
+                error: { code: err.rpcErrorCode ?? err.name, message: err.message },
+            });
+        }
+    });
+    rl.on("close", () => process.exit(0));
+}
+
+for (const sig of ["SIGTERM", "SIGINT"]) {
+    process.on(sig, () => process.exit(0));
+}
+
+const http = await server.listen(0, "127.0.0.1");
+emit({ event: "listening", url: `ws://127.0.0.1:${http.address().port}/ocpp` });

@@ -1,0 +1,273 @@
+"""OCPP 1.6J end to end against an independent strict CSMS (issue 6, DESIGN §9): npm
+`ocpp-rpc` with strictMode (tests/e2e/strict_csms.mjs, a node process started by the test)
+validates every message in both directions against the official OCPP 1.6 JSON schemas, while
+`python -m gateway` and `python -m sim_hardware --meter SDM630` run the flows of the core,
+meter and smart tests: boot, a free-vend session with MeterValues, TC_056 / TC_066 / TC_067
+smart charging, a remote start and stop, a hard reset. The strict server must see zero
+validation errors and every expected message."""
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+import websockets
+from ocpp16_fixture import REPO, Sim
+from websockets.sync.client import connect
+
+SCRIPT = REPO / "tests" / "e2e" / "strict_csms.mjs"
+DUTY_10_A_PERMILLE = 166  # IEC 61851-1 Annex A: I = 0.6 x duty% -> 10 A = 16.6 %
+
+
+class StrictCsms:
+    """The node process; `events` are its stdout JSON lines, in order."""
+
+    def __init__(self, stderr_path):
+        node = shutil.which("node")
+        assert node, "node is missing: install Node.js 20+ (the strict CSMS runs on it)"
+        assert (REPO / "node_modules" / "ocpp-rpc" / "package.json").is_file(), \
+            "the npm package ocpp-rpc is missing: run `npm ci` at the repo root (make test does)"
+        self._stderr = open(stderr_path, "w")  # noqa: SIM115 (closed in stop)
+        self.stderr_path = stderr_path
+        self.proc = subprocess.Popen([node, str(SCRIPT)], cwd=REPO, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+        self.events = []
+        self._cond = threading.Condition()
+        self._ids = iter(range(1, 1 << 30))
+        threading.Thread(target=self._read, name="strict-csms", daemon=True).start()
+        self.url = self.wait_event(lambda e: e["event"] == "listening", 10, "listening")["url"]
+
+    def _read(self):
+        for line in self.proc.stdout:
+            event = json.loads(line)
+            with self._cond:
+                self.events.append(event)
+                self._cond.notify_all()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()  # EOF: the CSMS exits
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._stderr.close()
+
+    def wait_event(self, pred, timeout_s, what):
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                hits = [e for e in self.events if pred(e)]
+                if hits:
+                    return hits[0]
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    raise AssertionError(
+                        "timed out after %.0f s waiting for %s; station sent: %s; stderr: %s"
+                        % (timeout_s, what, self.actions(),
+                           self.stderr_path.read_text()[-2000:]))
+                self._cond.wait(min(left, 0.2))
+
+    def of(self, kind):
+        with self._cond:
+            return [e for e in self.events if e["event"] == kind]
+
+    def messages(self, direction):
+        return [e["message"] for e in self.of("message") if e["dir"] == direction]
+
+    def calls(self, action):
+        """Payloads of the calls the station sent for action, in order."""
+        return [m[3] for m in self.messages("in") if m[0] == 2 and m[2] == action]
+
+    def actions(self):
+        return [m[2] for m in self.messages("in") if m[0] == 2]
+
+    def wait_for(self, action, timeout_s=10, where=None, count=1):
+        """The payload of the count-th call of action (matching where(payload))."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            hits = [p for p in self.calls(action) if where is None or where(p)]
+            if len(hits) >= count:
+                return hits[count - 1]
+            time.sleep(0.05)
+        raise AssertionError("timed out after %.0f s waiting for %s #%d; station sent: %s"
+                             % (timeout_s, action, count, self.actions()))
+
+    def wait_status(self, connector_id, status, timeout_s=10):
+        return self.wait_for("StatusNotification", timeout_s,
+                             lambda p: p["connectorId"] == connector_id
+                             and p["status"] == status)
+
+    def request(self, action, params, timeout_s=10):
+        """The CSMS calls action on the station (validated by ocpp-rpc both ways); its result."""
+        cid = next(self._ids)
+        self.proc.stdin.write(json.dumps({"id": cid, "action": action, "params": params}) + "\n")
+        self.proc.stdin.flush()
+        reply = self.wait_event(lambda e: e["event"] == "reply" and e["id"] == cid,
+                                timeout_s, "the reply to %s" % action)
+        assert "error" not in reply, (action, params, reply)
+        return reply["result"]
+
+
+@pytest.fixture
+def strict(tmp_path):
+    c = StrictCsms(tmp_path / "strict_csms.err")
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def meter_sim():
+    s = Sim(extra_args=("--meter", "SDM630"))
+    yield s
+    s.stop()
+
+
+def _iso(unix_s):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix_s))
+
+
+def _tx_default_10_a(profile_id):
+    return {"chargingProfileId": profile_id, "stackLevel": 0,
+            "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Absolute",
+            "chargingSchedule": {"chargingRateUnit": "A", "startSchedule": _iso(time.time() - 60),
+                                 "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10}]}}
+
+
+def _currents(p):
+    return [float(sv["value"]) for sv in p["meterValue"][0]["sampledValue"]
+            if sv.get("measurand") == "Current.Import"]
+
+
+def test_gateway_passes_the_strict_ocpp_rpc_csms(strict, meter_sim, start_gateway):
+    """Issue 6: the same run passes against a CSMS validating every message strictly against
+    the official OCPP 1.6 schemas. TC_001 boot, TC_019 configuration, ChangeAvailability,
+    TC_003/TC_004_1 + TC_021 a free-vend session with sampled MeterValues, TC_056/TC_066/TC_067
+    a 10 A TxDefaultProfile (duty 166 permille; an unknown connector Rejected), its composite
+    schedule (A and W) and its clearing, a remote start before the plug-in then
+    RemoteStopTransaction, TC_013 hard reset; zero validation errors either way."""
+    sim = meter_sim
+    gateway = start_gateway(strict, sim)
+    boot = strict.wait_for("BootNotification")
+    assert boot["chargePointVendor"] and boot["chargePointModel"]
+    strict.wait_status(0, "Available")
+    strict.wait_status(1, "Available")
+    assert strict.of("connected")[0]["protocol"] == "ocpp1.6"
+
+    for key in ("MeterValueSampleInterval", "HeartbeatInterval"):
+        assert strict.request("ChangeConfiguration", {"key": key, "value": "1"}) \
+            == {"status": "Accepted"}
+    conf = strict.request("GetConfiguration", {"key": ["MeterValueSampleInterval", "Nope"]})
+    assert conf["unknownKey"] == ["Nope"]
+    every = strict.request("GetConfiguration", {})["configurationKey"]
+    assert {"key": "NumberOfConnectors", "readonly": True, "value": "1"} in every
+    assert strict.request("ChangeAvailability", {"connectorId": 0, "type": "Operative"}) \
+        == {"status": "Accepted"}
+    strict.wait_for("Heartbeat", timeout_s=5)
+
+    # a free-vend session with sampled MeterValues
+    sim.control("plug", state="B", pp_ohms=220)
+    sim.control("draw", a=16, phases=3)
+    assert strict.wait_for("Authorize")["idTag"] == "FREEVEND"
+    start = strict.wait_for("StartTransaction")
+    assert start["connectorId"] == 1 and start["idTag"] == "FREEVEND"
+    strict.wait_status(1, "Charging")
+    st = sim.wait(lambda s: s["draw_ma"] > 15000, 10, "16 A to flow")
+    free_duty = st["duty_permille"]
+    mv = strict.wait_for("MeterValues", where=lambda p: any(a > 15 for a in _currents(p)),
+                         count=2)
+    assert mv["transactionId"] == 1 and mv["connectorId"] == 1
+
+    # TC_056 / TC_066 / TC_067
+    r = strict.request("SetChargingProfile",
+                       {"connectorId": 1, "csChargingProfiles": _tx_default_10_a(7)})
+    assert r == {"status": "Accepted"}
+    r = strict.request("SetChargingProfile",
+                       {"connectorId": 4, "csChargingProfiles": _tx_default_10_a(8)})
+    assert r == {"status": "Rejected"}  # no such connector
+    sim.wait(lambda s: s["duty_permille"] == DUTY_10_A_PERMILLE, 10, "the 10 A duty")
+    r = strict.request("GetCompositeSchedule",
+                       {"connectorId": 1, "duration": 3600, "chargingRateUnit": "A"})
+    assert r["status"] == "Accepted" and r["connectorId"] == 1
+    assert [(p["startPeriod"], p["limit"]) for p in
+            r["chargingSchedule"]["chargingSchedulePeriod"]] == [(0, 10)]
+    r = strict.request("GetCompositeSchedule",
+                       {"connectorId": 0, "duration": 600, "chargingRateUnit": "W"})
+    assert r["status"] == "Accepted"
+    assert r["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == 6900
+    assert strict.request("ClearChargingProfile", {"id": 7}) == {"status": "Accepted"}
+    sim.wait(lambda s: s["duty_permille"] == free_duty, 10, "the unconstrained duty")
+
+    sim.control("unplug")
+    stop = strict.wait_for("StopTransaction")
+    assert stop["transactionId"] == 1 and stop["reason"] == "EVDisconnected"
+    assert stop["meterStop"] >= start["meterStart"]
+    assert [d["sampledValue"][0]["context"] for d in stop["transactionData"]] \
+        == ["Transaction.Begin", "Transaction.End"]
+    strict.wait_for("StatusNotification", where=lambda p: p["connectorId"] == 1
+                    and p["status"] == "Available", count=2)
+
+    # remote start before the plug-in, then remote stop
+    r = strict.request("RemoteStartTransaction", {"idTag": "TAG-42", "connectorId": 1})
+    assert r == {"status": "Accepted"}
+    sim.control("plug", state="B", pp_ohms=220)
+    start2 = strict.wait_for("StartTransaction", count=2)
+    assert start2["idTag"] == "TAG-42" and start2["connectorId"] == 1
+    strict.wait_for("StatusNotification", where=lambda p: p["connectorId"] == 1
+                    and p["status"] == "Charging", count=2)
+    r = strict.request("RemoteStopTransaction", {"transactionId": 2})
+    assert r == {"status": "Accepted"}
+    sim.control("unplug")
+    stop2 = strict.wait_for("StopTransaction", count=2)
+    assert stop2["transactionId"] == 2 and stop2["reason"] == "Remote"
+
+    # TC_013 hard reset reaches the firmware
+    resets = sim.status()["resets"]
+    assert strict.request("Reset", {"type": "Hard"}) == {"status": "Accepted"}
+    sim.wait(lambda s: s["resets"] > resets, 10, "the firmware to reboot")
+
+    gateway.stop()
+    strict.wait_event(lambda e: e["event"] == "disconnected", 5, "the station to leave")
+    assert strict.of("validation_error") == [], strict.of("validation_error")
+    assert strict.of("bad_message") == [], strict.of("bad_message")
+    assert len(strict.of("connected")) == 1
+    seen = set(strict.actions())
+    assert seen >= {"BootNotification", "Heartbeat", "StatusNotification", "Authorize",
+                    "StartTransaction", "MeterValues", "StopTransaction"}, seen
+    # every call the station sent got a result, and every CSMS call a result (no CallError)
+    inbound, outbound = strict.messages("in"), strict.messages("out")
+    assert sorted(m[1] for m in inbound if m[0] == 2) \
+        == sorted(m[1] for m in outbound if m[0] == 3)
+    assert len([m for m in outbound if m[0] == 2]) == 13
+    assert sorted(m[1] for m in outbound if m[0] == 2) \
+        == sorted(m[1] for m in inbound if m[0] == 3)
+    assert [m for m in inbound + outbound if m[0] == 4] == []
+
+
+def test_strict_csms_refuses_a_client_without_an_ocpp_subprotocol(strict):
+    """DESIGN §9: a client that offers no OCPP 1.6 subprotocol is refused at the upgrade."""
+    for protocols in (None, ["ocpp2.0.1"]):
+        with pytest.raises(websockets.InvalidStatus) as exc:
+            connect(strict.url + "/CS9", subprotocols=protocols, open_timeout=5)
+        assert exc.value.response.status_code == 400
+    strict.wait_event(lambda e: e.get("protocols") == ["ocpp2.0.1"], 5, "the second refusal")
+    assert [e["protocols"] for e in strict.of("rejected")] == [[], ["ocpp2.0.1"]]
+    assert strict.of("connected") == []
+
+
+def test_strict_csms_rejects_schema_invalid_messages(strict):
+    """The strict server is not vacuous: a BootNotification without chargePointModel and a
+    StatusNotification with an unknown status get a CallError and a validation_error line."""
+    with connect(strict.url + "/CS9", subprotocols=["ocpp1.6"], open_timeout=5) as ws:
+        ws.send(json.dumps([2, "a", "BootNotification", {"chargePointVendor": "x"}]))
+        assert json.loads(ws.recv(5))[:3] == [4, "a", "OccurrenceConstraintViolation"]
+        ws.send(json.dumps([2, "b", "StatusNotification",
+                            {"connectorId": 1, "errorCode": "NoError", "status": "Sleeping"}]))
+        assert json.loads(ws.recv(5))[:2] == [4, "b"]
+    strict.wait_event(lambda e: e.get("method") == "StatusNotification", 5, "the 2nd error")
+    errors = strict.of("validation_error")
+    assert [(e["dir"], e["kind"], e["method"]) for e in errors] == [
+        ("in", "call", "BootNotification"), ("in", "call", "StatusNotification")]
