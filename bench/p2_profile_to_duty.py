@@ -42,10 +42,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
 
 from csms16 import Csms16  # noqa: E402
 from ocpp.v16 import call  # noqa: E402
+from ocpp16_fixture import read_lines  # noqa: E402
 
 from protocols import iec61851, link  # noqa: E402
 from protocols import link_messages as lm  # noqa: E402
@@ -118,21 +119,6 @@ class PacedProxy:
                 dst.sendall(data)
             except OSError:
                 return
-
-
-def read_prefixed(proc, prefixes, timeout_s=20):
-    found = {}
-    deadline = time.monotonic() + timeout_s
-    while len(found) < len(prefixes) and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        for p in prefixes:
-            if line.startswith(p):
-                found[p] = line[len(p):].strip()
-    if len(found) < len(prefixes):
-        raise SystemExit("%s did not start: %s" % (proc.args[:3], proc.stderr.read()[-2000:]))
-    return found
 
 
 class Control:
@@ -222,7 +208,7 @@ def main():
         sim = subprocess.Popen(sim_args, cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
         procs.append(sim)
-        found = read_prefixed(sim, ("link: ", "control: "))
+        found = read_lines(sim, ("link: ", "control: "), 20)
         host, _, port = found["link: "][len("socket://"):].rpartition(":")
         proxy = None
         link_url = found["link: "]
@@ -236,7 +222,7 @@ def main():
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             env=dict(os.environ, PYTHONUNBUFFERED="1"))
         procs.append(gw)
-        read_prefixed(gw, ("gateway: station",))
+        read_lines(gw, ("gateway: station",), 20)
         csms.wait_status(1, "Available", 20)
         ctl("plug", state="B", pp_ohms=220)
         ctl("draw", a=32, phases=3)

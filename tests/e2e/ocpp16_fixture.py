@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 SIM_SETTINGS = ("random_delay_max_s=0", "telemetry_interval_s=1", "pwm_min_interval_ms=0")
 
 
-def _read_lines(proc, prefixes, timeout_s):
+def read_lines(proc, prefixes, timeout_s):
     """Lines of proc's stdout until one starting with each prefix was seen."""
     found = {}
     deadline = time.monotonic() + timeout_s
@@ -54,7 +54,7 @@ class Sim:
         args += list(extra_args)
         self.proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
-        found = _read_lines(self.proc, ("link: ", "control: "), 15)
+        found = read_lines(self.proc, ("link: ", "control: "), 15)
         self.link_url = found["link: "]
         host, _, port = found["control: "].rpartition(":")
         self._sock = socket.create_connection((host, int(port)), timeout=5)
@@ -103,7 +103,7 @@ class Gateway:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE,
                                      stderr=self._log_file, text=True, env=env)
-        _read_lines(self.proc, ("gateway: station",), 15)
+        read_lines(self.proc, ("gateway: station",), 15)
 
     def stop(self):
         _stop(self.proc)
