@@ -3,7 +3,7 @@ at 115200 baud (DESIGN §7: p99 <= 50 ms, compared with the line time of the fra
 tick).
 
 What runs, all real processes and sockets on loopback (no virtual time):
-- the test CSMS (tests/csms16.py, the mobilityhouse `ocpp` library on a thread here);
+- the test CSMS (sim_hardware/csms16.py, the mobilityhouse `ocpp` library on a thread here);
 - `python -m sim_hardware --link socket://127.0.0.1:0` at time scale 1 (10 ms ticks of
   wall time), the firmware core unchanged on CPython;
 - a pacing proxy (this file) between the two on the link: socket:// itself has no baud
@@ -44,12 +44,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
 
-from csms16 import Csms16  # noqa: E402
 from ocpp.v16 import call  # noqa: E402
 from ocpp16_fixture import read_lines  # noqa: E402
 
 from protocols import iec61851, link  # noqa: E402
 from protocols import link_messages as lm  # noqa: E402
+from sim_hardware.csms16 import Csms16  # noqa: E402
 
 TARGET_MS = 50
 BAUD = 115200

@@ -6,8 +6,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from csms16 import Csms16  # noqa: E402
 from ocpp16_fixture import Gateway, Sim  # noqa: E402
+
+from sim_hardware.csms16 import Csms16  # noqa: E402
 
 
 @pytest.fixture

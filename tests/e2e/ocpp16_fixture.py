@@ -1,6 +1,7 @@
 """Processes for the OCPP 1.6 end-to-end tests: the emulated charger (`python -m sim_hardware`,
 its link on socket://, its JSON-lines control socket), the gateway (`python -m gateway`) and
-the in-process test CSMS (tests/csms16.py). Every wait is bounded; every process is stopped."""
+the in-process test CSMS (sim_hardware/csms16.py). Every wait is bounded; every process is
+stopped."""
 
 import contextlib
 import json

@@ -1,5 +1,5 @@
 """Bad input from the CSMS, end to end (issue 6 "Bad input", UK-8, UK-S5 input validation):
-the test CSMS sends raw OCPP-J calls (tests/csms16.py `request_raw`, no schema validation on
+the test CSMS sends raw OCPP-J calls (sim_hardware/csms16.py `request_raw`, no schema validation on
 its side) to `python -m gateway` over real WebSockets, with `python -m sim_hardware` behind
 it. Schema-invalid calls get the CallError OCPP-J 1.6 §4.2.3 names, a profile that breaks a
 rule is Rejected with the reason in the gateway's log, an unknown connector is Rejected and

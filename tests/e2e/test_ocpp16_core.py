@@ -1,4 +1,4 @@
-"""OCPP 1.6J end to end over real WebSockets on loopback: the test CSMS (tests/csms16.py),
+"""OCPP 1.6J end to end over real WebSockets on loopback: the test CSMS (sim_hardware/csms16.py),
 `python -m gateway` and `python -m sim_hardware` (the firmware core on the sim board), named
 after the OCTT cases they mirror."""
 
