@@ -46,9 +46,11 @@ flash: $(PY_OK)
 	@test -n "$(BOARD)" || { echo "usage: make flash BOARD=esp32|rp2040 PORT=/dev/ttyUSB0"; exit 2; }
 	$(BIN)/python tools/flash.py --board $(BOARD) --port "$(PORT)"
 
-conformance:
-	@echo "make conformance is not built yet: the conformance suite is issue 8. Nothing was done."
-	@exit 2
+# make conformance TARGET=sim | TARGET=hil PORT=/dev/ttyACM0 LINK_PORT=/dev/ttyUSB0:
+# every requirement ID of DESIGN §6, report in conformance-report/ (docs/conformance.md)
+conformance: setup
+	@test -n "$(TARGET)" || { echo "usage: make conformance TARGET=sim|hil [PORT=… LINK_PORT=…]"; exit 2; }
+	$(BIN)/python -m conformance --target $(TARGET) $(if $(PORT),--port $(PORT)) $(if $(LINK_PORT),--link-port $(LINK_PORT)) --out conformance-report
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis .ruff_cache
