@@ -57,7 +57,10 @@ BITS_PER_BYTE = 10  # 8N1: start + 8 data + stop
 TICK_MS = 10
 POLL_MS = 2
 CURRENTS_A = (16, 10)
-SIM_SETTINGS = ("random_delay_max_s=0", "telemetry_interval_s=1", "pwm_min_interval_ms=0")
+# no_charge_windows=[]: the gateway syncs the real time, and the firmware's default UK-10
+# windows (weekdays 08-11, 16-22 UK time) would otherwise hold charges at those hours
+SIM_SETTINGS = ("random_delay_max_s=0", "telemetry_interval_s=1", "pwm_min_interval_ms=0",
+                "no_charge_windows=[]")
 
 
 def line_ms(n_bytes):

@@ -53,7 +53,7 @@ def main(argv=None):
     if a.target == "sim":
         from conformance.targets import SimTarget
 
-        target = SimTarget(seed=a.seed)
+        target = SimTarget(seed=a.seed, firmware_dir=firmware)
     else:
         if not a.port:
             return _fail("--target hil needs --port, the rig controller's serial port")

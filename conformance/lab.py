@@ -25,6 +25,14 @@ The methods (all times in ms of the lab's clock):
     link_connect(link_timeout_ms), link_disconnect(), link_send(mtype, fields),
     received(mtype) -> [(t_ms, fields)], limit(entity_src, limit_ma, duration_s)
     samples -> [(t_ms, duty_permille, contactor, ev_current_ma)] for plots
+    also: force_cp(high_mv, low_mv) / release_cp(), restore_now(), meter_truth_wh(),
+    setting(key, value) / setting_get(key) -> (status, value), link_raw(data),
+    time_sync(unix_ms), events(code, since_ms), last_sent_ms, virtual_time
+
+A method a lab cannot carry out raises conformance.result.NotShown with the reason (the
+rig's force_cp beyond its band-gap resistor, a PP value outside its resistor bank, the EV's
+current without a load), so the check comes out "not shown", never passed. The gateway's
+side of the link is one class for every lab: conformance/link_peer.py (LinkPeer).
 """
 
 CAPABILITIES = ("pilot", "contactor", "load", "meter", "mains", "button", "link",

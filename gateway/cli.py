@@ -10,11 +10,15 @@ import json
 import logging
 import re
 import signal
+import ssl
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from gateway.charging import PROFILE_FILE, SmartCharging
+from gateway.ev_soc import DEFAULT_MAX_AGE_S as DEFAULT_SOC_MAX_AGE_S
+from gateway.hems import make_bridge, parse_hems_url
+from gateway.hems.topics import check_prefix
 from gateway.link import Backoff, EvseLink, make_transport, parse_link_url
 from gateway.station import Station
 from gateway.store import Store
@@ -84,6 +88,57 @@ def load_config(path):
     return cfg
 
 
+def add_hems_args(p):
+    g = p.add_argument_group("energy-manager MQTT interface (docs/mqtt.md)")
+    g.add_argument("--hems", metavar="URL",
+                   help="mqtt://[USER:PASS@]HOST[:PORT]/PREFIX or mqtts://… (TLS): state, "
+                        "events and commands for home / building energy managers")
+    g.add_argument("--hems-ca", metavar="FILE", help="CA certificate(s) of the mqtts:// broker "
+                                                     "(default: the system's)")
+    g.add_argument("--hems-cert", metavar="FILE", help="client certificate (PEM), mqtts://")
+    g.add_argument("--hems-key", metavar="FILE",
+                   help="its private key (PEM), if not in --hems-cert")
+    g.add_argument("--hems-discovery", metavar="PREFIX", default="homeassistant",
+                   help="Home Assistant discovery prefix (default homeassistant)")
+    g.add_argument("--hems-no-discovery", action="store_true",
+                   help="publish no Home Assistant discovery configs")
+    g.add_argument("--hems-soc-max-age", metavar="S", type=int, default=DEFAULT_SOC_MAX_AGE_S,
+                   help="seconds a state of charge given over MQTT is reported "
+                        "(default %d)" % DEFAULT_SOC_MAX_AGE_S)
+
+
+def check_hems_args(args):
+    given = [o for o, v in (("--hems-ca", args.hems_ca), ("--hems-cert", args.hems_cert),
+                            ("--hems-key", args.hems_key)) if v is not None]
+    if args.hems is None:
+        if given:
+            raise UsageError("%s needs --hems" % given[0])
+        return
+    try:
+        tls = parse_hems_url(args.hems)["tls"]
+        if not args.hems_no_discovery:
+            check_prefix(args.hems_discovery)
+    except ValueError as e:
+        raise UsageError("--hems %s" % e) from None
+    if given and not tls:
+        raise UsageError("%s needs an mqtts:// --hems URL (TLS)" % given[0])
+    if args.hems_key is not None and args.hems_cert is None:
+        raise UsageError("--hems-key needs --hems-cert")
+    for opt, path in (("--hems-ca", args.hems_ca), ("--hems-cert", args.hems_cert),
+                      ("--hems-key", args.hems_key)):
+        if path is not None and not Path(path).is_file():
+            raise UsageError("%s %s: no such file" % (opt, path))
+    if tls:  # what paho's tls_set will load: refused now rather than when connecting
+        try:
+            ctx = ssl.create_default_context(cafile=args.hems_ca)
+            if args.hems_cert is not None:
+                ctx.load_cert_chain(args.hems_cert, args.hems_key)
+        except (ssl.SSLError, OSError) as e:
+            raise UsageError("--hems TLS files (%s): %s" % (", ".join(given), e)) from None
+    if not 0 < args.hems_soc_max_age <= 86400:
+        raise UsageError("--hems-soc-max-age must be 1..86400 s")
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m gateway", description=(
         "One OCPP charging station made of the firmware controllers behind the --evse links."))
@@ -97,6 +152,7 @@ def parse_args(argv):
                    help="directory of the durable state (default ./gateway-state)")
     p.add_argument("--config", help="JSON file of settings (docs/ocpp.md)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every OCPP message")
+    add_hems_args(p)
     args = p.parse_args(argv)
     try:
         csms = urlsplit(args.csms)
@@ -110,9 +166,28 @@ def parse_args(argv):
         for url in args.evse:
             check_link(url)
         args.settings = load_config(args.config)
+        check_hems_args(args)
     except UsageError as e:
         p.error(str(e))  # exit 2 with the usage line
     return args
+
+
+async def start_hems(args, station):
+    """The energy-manager MQTT interface of --hems, started (None without --hems)."""
+    if args.hems is None:
+        return None
+    cfg = args.settings
+    station.ev_soc.max_age_s = args.hems_soc_max_age
+    bridge = make_bridge(args.hems, station, ca_certs=args.hems_ca, certfile=args.hems_cert,
+                         keyfile=args.hems_key,
+                         discovery_prefix=None if args.hems_no_discovery else args.hems_discovery,
+                         station_name=args.station_id, manufacturer=cfg["vendor"],
+                         model=cfg["model"])
+    await bridge.start()
+    u = parse_hems_url(args.hems)
+    print("gateway: hems %s://%s:%d/%s" % ("mqtts" if u["tls"] else "mqtt", u["host"],
+                                          u["port"], u["prefix"]), flush=True)
+    return bridge
 
 
 async def run(args):
@@ -136,6 +211,7 @@ async def run(args):
     await station.start()
     station.smart.start()
     task = asyncio.create_task(client.run())
+    hems = await start_hems(args, station)
     print("gateway: station %s, %d EVSE, OCPP %s to %s" % (
         args.station_id, len(links), args.ocpp, client.url), flush=True)
     try:
@@ -143,6 +219,8 @@ async def run(args):
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        if hems is not None:
+            await hems.stop()
         await station.smart.stop()
         await station.stop()
         store.close()

@@ -84,6 +84,11 @@ KEYS = {
     "AuthorizeRemoteTxRequests": ("true", None,
                                   "an Authorize precedes every StartTransaction, remote too"),
     "LocalPreAuthorize": ("false", None, "no local authorisation list or cache"),
+    "LocalAuthorizeOffline": ("false", None, "no local authorisation list or cache"),
+    # the firmware ends the session when the EV leaves (pilot state A): the transaction
+    # stops, reason EVDisconnected; the reference socket has no lock, so the cable is free
+    "StopTransactionOnEVSideDisconnect": ("true", None, "EV leaves: the transaction stops"),
+    "UnlockConnectorOnEVSideDisconnect": ("true", None, "no socket lock holds the cable"),
 }
 KEYS.update({k: (v, None, "smart charging limit") for k, v in SMART_READ_ONLY.items()})
 

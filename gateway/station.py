@@ -4,10 +4,13 @@
 - `status(connector_id)` -> `ConnectorStatus` and `on_status(fn)` when one changes;
 - transaction events in the store's durable outbound FIFO, made from committed firmware
   records in the same SQLite transaction that marks the record processed (docs/ocpp.md):
-  ("tx_start", {...}) and ("tx_stop", {...}); `queue_changed` is set when one is added;
-- `remote_start`, `remote_stop`, `reset`, `set_available`: requests that reach the firmware.
+  ("tx_start", {...}), ("tx_stop", {...}) and ("notice", {...}) (what the firmware decided
+  on its own, gateway/notices.py); `queue_changed` is set when one is added;
+- `remote_start`, `remote_stop`, `unlock`, `reset`, `set_available`: requests that reach
+  the firmware.
 
-Session states come from the firmware's TELEMETRY; fault codes from its EV_FAULT records.
+Session states come from the firmware's TELEMETRY, decided with what only the gateway knows
+(gateway/connector_status.py); fault codes from its EV_FAULT and EV_METER records.
 """
 
 import asyncio
@@ -15,10 +18,19 @@ import logging
 import time
 from dataclasses import dataclass
 
+from gateway import connector_status
+from gateway.ev_soc import EvSoc
 from gateway.link import LinkError
+from gateway.notices import METER_REASONS, notice
 from protocols import link_messages as lm
 
 log = logging.getLogger(__name__)
+
+# After an EVSE link comes (back) online the firmware replays the records it holds while
+# its TELEMETRY already shows the present: until no record came for this long, the
+# station's sessions may lag the firmware's (a later session's values must not be sampled
+# under an earlier transaction).
+RECORDS_QUIET_S = 0.3
 
 # TELEMETRY session (protocols/link_messages.SESSION_STATES) -> connector status
 SESSION_STATUS = {
@@ -44,6 +56,9 @@ FAULT_ERROR = {
     lm.FAULT_PILOT: ("EVCommunicationError", "pilot"),
     lm.FAULT_NOT_CLOSED: ("PowerSwitchFailure", "not_closed"),
 }
+
+# RESULT of CMD_UNLOCK -> Station.unlock()
+UNLOCK_RESULT = {lm.ST_OK: "unlocked", lm.ST_UNSUPPORTED: "not_supported"}
 
 # firmware STOP_* -> stop reason (the OCPP 1.6 Reason names)
 STOP_REASON = {
@@ -77,13 +92,19 @@ class Station:
         self.queue_changed = asyncio.Event()
         self._status = {}  # connector id -> ConnectorStatus (known once telemetry came)
         self._fault = {}  # connector id -> active FAULT_* code
+        self._meter_fault = {}  # connector id -> reason of the active meter fault (EV_METER)
+        self._loop = None
+        self._inoperative_cache = {}  # connector id -> ChangeAvailability Inoperative
         self._remote_tag = {}  # connector id -> idTag of a remote start before plug-in
         self.remote_start_timeout_s = 0  # a remote start waits this long for plug-in; 0: ever
         self._remote_timer = {}  # connector id -> its asyncio TimerHandle
         self._status_listeners = []
         self._tx_listeners = []
         self.smart = None  # gateway.charging.SmartCharging, set by the caller
+        self.ev_soc = EvSoc(self.links, clock)  # AG-07: the EV's SoC, the firmware's or given
         self._records_lock = asyncio.Lock()
+        self._staged = {}  # meta a record's processing changes, until it is committed
+        self._synced_at = {}  # connector id -> loop time its record replay is over
 
     # --- what the adapter reads --------------------------------------------------------
 
@@ -99,18 +120,29 @@ class Station:
         self._status_listeners.append(fn)
 
     def on_transaction(self, fn):
-        """fn(), called when a transaction got its transactionId or a session ended (from
-        the store's worker thread too)."""
+        """fn(), called when a session was authorised (a transaction began), got its
+        transactionId or ended, and when a remote start lapsed (from the store's worker
+        thread too)."""
         self._tx_listeners.append(fn)
 
     def _transactions_changed(self):
         for fn in self._tx_listeners:
             fn()
+        if self._loop is not None:  # a transactionId changes the status (may be a thread)
+            self._loop.call_soon_threadsafe(self._refresh_all)
 
     def session(self, connector_id):
         """The firmware session of the connector as the station tracks it, or None:
-        {key, session_id, meter_start_wh, id_tag, authorized, stop_reason}."""
-        return self.store.get_meta(self._session_key(connector_id))
+        {key, session_id, meter_start_wh, id_tag, authorized, stop_reason}. A record being
+        processed shows at once (the sampler never queues MeterValues behind the
+        session's tx_stop)."""
+        return self._meta(self._session_key(connector_id))
+
+    def _meta(self, key):
+        if key in self._staged:
+            value = self._staged[key]
+            return dict(value) if isinstance(value, dict) else value
+        return self.store.get_meta(key)
 
     def connector_of_transaction(self, tx_id):
         for cid in self.links:
@@ -131,14 +163,26 @@ class Station:
     def transaction_id(self, connector_id, key):
         return self.store.get_meta("txid:%d:%d" % (connector_id, key))
 
+    def transaction_meta(self, connector_id, key, tx_id):
+        """What the CSMS's transactionId of the session `key` changes in the store, for
+        `store.complete` to commit with the StartTransaction's answer (one transaction:
+        a kill never leaves the answer half stored); then call transactions_changed()."""
+        def with_id(s):
+            return dict(s, tx_id=tx_id) if s and s.get("key") == key else s
+        return {"txid:%d:%d" % (connector_id, key): tx_id,
+                self._session_key(connector_id): with_id}
+
+    def transactions_changed(self):
+        self._transactions_changed()
+
     # --- life cycle ---------------------------------------------------------------------
 
     async def start(self):
+        self._loop = asyncio.get_running_loop()
         for cid, ln in self.links.items():
+            ln.on_online(lambda up, cid=cid: self._online(cid, up))
             ln.on_telemetry(lambda new, old, cid=cid: self._telemetry(cid, new))
-            ln.on_record(lambda rec: self.process_records())
-            ln.on_online(lambda up, cid=cid: log.info("EVSE %d link %s", cid,
-                                                     "online" if up else "offline"))
+            ln.on_record(lambda rec, cid=cid: self._record_arrived(cid))
         await self.process_records()  # left from before a restart
         for ln in self.links.values():
             await ln.start()
@@ -147,25 +191,42 @@ class Station:
         for ln in self.links.values():
             await ln.stop()
 
+    async def _record_arrived(self, cid):
+        now = asyncio.get_running_loop().time()
+        if now < self._synced_at.get(cid, 0):
+            self._synced_at[cid] = now + RECORDS_QUIET_S  # the replay goes on
+        await self.process_records()
+
+    def records_synced(self, cid):
+        """The EVSE's link is online and its record replay is over (RECORDS_QUIET_S without
+        a record): its TELEMETRY belongs to the session the station tracks."""
+        at = self._synced_at.get(cid)
+        return at is not None and asyncio.get_running_loop().time() >= at
+
     # --- telemetry -> status -----------------------------------------------------------
 
     def _telemetry(self, cid, t):
-        status = SESSION_STATUS.get(t.session, "Unavailable")
         s = self.session(cid)
-        if s and not s.get("authorized") and status in ("Preparing", "SuspendedEV",
-                                                        "SuspendedEVSE"):
-            status = "Preparing"  # plugged in, waiting for an authorisation
+        status = connector_status.decide(
+            SESSION_STATUS.get(t.session, "Unavailable"),
+            transaction=bool(s and s.get("authorized") and s.get("tx_id") is not None),
+            remote_start_pending=cid in self._remote_tag,
+            inoperative=self._inoperative(cid))
         code, vendor = "NoError", None
         fault = self._fault.get(cid)
         if status == "Faulted":
             code, vendor = FAULT_ERROR.get(fault, ("OtherError", "fault_%s" % fault))
-        info = "failsafe" if t.has("failsafe") else ("override" if t.has("override") else None)
+        info = connector_status.info(t, self._meter_fault.get(cid))
         self._set_status(cid, ConnectorStatus(status, code, vendor, info))
 
     def _refresh(self, cid):
         t = self.links[cid].telemetry
         if t is not None:
             self._telemetry(cid, t)
+
+    def _refresh_all(self):
+        for cid in self.links:
+            self._refresh(cid)
 
     def _set_status(self, cid, st):
         if self._status.get(cid) == st:
@@ -185,19 +246,30 @@ class Station:
 
     async def process_records(self):
         """Every committed record not yet processed, in commit order: the transaction events
-        it implies are enqueued in the transaction that marks it processed."""
+        it implies are enqueued, and the session state it changes is stored, in the
+        transaction that marks it processed (a kill in between redoes all of it)."""
         async with self._records_lock:
             store = self.store
             for rec in await store.aio(store.records, unprocessed=True):
-                enqueue, after = self._events_for(rec)
-                ids = await store.aio(store.mark_processed, rec.id, enqueue)
+                meta = {}
+                enqueue, after = self._events_for(rec, meta)
+                try:
+                    ids = await store.aio(store.mark_processed, rec.id, enqueue, meta)
+                finally:
+                    for k in meta:
+                        self._staged.pop(k, None)
                 if ids:
                     self.queue_changed.set()
                 for fn in after:
                     await fn()
 
-    def _events_for(self, rec):
-        """-> ([(action, payload)], [coroutine functions to run once it is stored])."""
+    def _stage(self, meta, key, value):
+        meta[key] = value
+        self._staged[key] = value
+
+    def _events_for(self, rec, meta):
+        """-> ([(action, payload)], [coroutine functions to run once it is stored]); the
+        metadata it changes goes into meta (and shows in session() at once)."""
         cid = rec.evse_id
         if rec.mtype != lm.EVENT or cid not in self.links:
             return [], []
@@ -207,13 +279,37 @@ class Station:
                 self._fault[cid] = args["fault"]
             else:
                 self._fault.pop(cid, None)
+        elif name == "meter" and args["reason"] < 16:  # 16, 17: energy flags, no fault
+            if args["ok"]:
+                self._meter_fault.pop(cid, None)
+            else:
+                self._meter_fault[cid] = METER_REASONS.get(args["reason"], "fault")
+            self._refresh(cid)
+        elif name == "command" and args["command"] == lm.CMD_STOP and args["status"] == lm.ST_OK:
+            return self._transaction_stopped(cid, rec, meta), []
+        elif name == "boot" and self._inoperative(cid):  # a rebooted firmware forgot it
+            return [], [lambda: self._command(cid, lm.CMD_AVAILABILITY, 0)]
         elif name == "session_start":
-            return self._session_start(cid, rec, args)
+            return self._session_start(cid, rec, args, meta)
         elif name == "session_stop":
-            return self._session_stop(cid, rec, args), []
-        return [], []
+            return self._session_stop(cid, rec, args, meta), []
+        found = notice(rec.fields["code"], args)
+        if found is None:
+            return [], []
+        return [("notice", {"connector_id": cid, "kind": found[0], "data": found[1],
+                            "unix_s": self._unix_s(rec)})], []
 
-    def _session_start(self, cid, rec, args):
+    @staticmethod
+    def _open_key(cid, session_id):
+        """A transaction whose firmware session was replaced before its stop came: after a
+        power cut the firmware logs the new session's start (EV still plugged in) before
+        the STOP_POWER_LOSS of the old one (firmware/evse/energy.py)."""
+        return "open:%d:%d" % (cid, session_id)
+
+    def _session_start(self, cid, rec, args, meta):
+        old = self.session(cid)
+        if old and old.get("authorized") and old["session_id"] != args["session_id"]:
+            self._stage(meta, self._open_key(cid, old["session_id"]), old)
         register = args["energy_import_wh"]
         if register < 0:  # no fresh meter reading at plug-in: the telemetry's register
             t = self.links[cid].telemetry
@@ -222,10 +318,11 @@ class Station:
         s = {"key": rec.id, "session_id": args["session_id"], "meter_start_wh": register,
              "id_tag": id_tag, "authorized": id_tag is not None, "stop_reason": None,
              "start_unix_s": self._unix_s(rec)}
-        self.store.set_meta(self._session_key(cid), s)
+        self._stage(meta, self._session_key(cid), s)
         self._refresh(cid)
         if id_tag is None:  # no authorisation yet: hold the charge in the firmware
             return [], [lambda: self._command(cid, lm.CMD_PAUSE, 0)]
+        self._transactions_changed()  # smart charging: its site share and TxProfile now
         return [("tx_start", self._tx_start(cid, s, self._unix_s(rec)))], []
 
     @staticmethod
@@ -233,16 +330,40 @@ class Station:
         return {"connector_id": cid, "key": s["key"], "id_tag": s["id_tag"],
                 "meter_start_wh": s["meter_start_wh"], "unix_s": unix_s}
 
-    def _session_stop(self, cid, rec, args):
+    def _session_stop(self, cid, rec, args, meta):
         s = self.session(cid)
-        self.store.set_meta(self._session_key(cid), None)
+        if s and s["session_id"] == args["session_id"]:
+            self._stage(meta, self._session_key(cid), None)
+        else:
+            s = self._meta(self._open_key(cid, args["session_id"]))
+            if s:
+                self._stage(meta, self._open_key(cid, args["session_id"]), None)
         self._transactions_changed()
-        if not s or not s.get("authorized") or s["session_id"] != args["session_id"]:
+        if not s or not s.get("authorized"):
             return []
         reason = s.get("stop_reason") or STOP_REASON.get(args["stop_reason"], "Other")
         return [("tx_stop", {"connector_id": cid, "key": s["key"], "id_tag": s["id_tag"],
                              "meter_stop_wh": s["meter_start_wh"] + args["energy_wh"],
                              "unix_s": self._unix_s(rec), "reason": reason})]
+
+    def _transaction_stopped(self, cid, rec, meta):
+        """CMD_STOP done (RemoteStopTransaction, UnlockConnector): the transaction ends now,
+        not when the cable comes out (OCPP 1.6 §5.11, §5.17: StopTransaction, then Finishing
+        while the EV is still plugged in). meterStop: the import register now (the
+        contactor is open from here on). The session stays until the unplug, without a
+        transaction: its EV_SESSION_STOP sends nothing more."""
+        s = self.session(cid)
+        if not s or not s.get("authorized"):
+            return []
+        t = self.links[cid].telemetry
+        meter_stop_wh = s["meter_start_wh"]
+        if t is not None and t.energy_import_wh > meter_stop_wh:
+            meter_stop_wh = t.energy_import_wh
+        self._stage(meta, self._session_key(cid), dict(s, authorized=False, tx_stopped=True))
+        self._transactions_changed()
+        return [("tx_stop", {"connector_id": cid, "key": s["key"], "id_tag": s["id_tag"],
+                             "meter_stop_wh": meter_stop_wh, "unix_s": self._unix_s(rec),
+                             "reason": s.get("stop_reason") or "Remote"})]
 
     # --- requests from the CSMS ---------------------------------------------------------
 
@@ -254,11 +375,15 @@ class Station:
             return False
         return r.ok
 
+    def remote_start_waiting(self, cid):
+        """A remote start waits for the plug-in on the connector."""
+        return cid in self._remote_tag
+
     def can_remote_start(self, cid):
         if cid not in self.links or not self.links[cid].online:
             return False
         s = self.session(cid)
-        return not (s and s.get("authorized"))
+        return not (s and (s.get("authorized") or s.get("tx_stopped")))
 
     async def remote_start(self, cid, id_tag):
         """A remote start: the session waiting at the connector starts a transaction now
@@ -273,16 +398,17 @@ class Station:
             if self.remote_start_timeout_s > 0:
                 self._remote_timer[cid] = asyncio.get_running_loop().call_later(
                     self.remote_start_timeout_s, self._expire_remote_tag, cid, id_tag)
+            self._refresh(cid)  # Preparing: authorised, waiting for the plug-in
             await self._command(cid, lm.CMD_START, 0)
             return
         t = self.links[cid].telemetry
         s.update(id_tag=id_tag, authorized=True, start_unix_s=int(self.clock()),
                  meter_start_wh=t.energy_import_wh if t is not None else s["meter_start_wh"])
         store = self.store
-        await store.aio(store.set_meta, self._session_key(cid), s)
+        await store.aio(store.enqueue, "tx_start", self._tx_start(cid, s, int(self.clock())),
+                        cid, meta={self._session_key(cid): s})
         self._refresh(cid)
-        await store.aio(store.enqueue, "tx_start",
-                        self._tx_start(cid, s, int(self.clock())), cid)
+        self._transactions_changed()
         self.queue_changed.set()
         await self._command(cid, lm.CMD_RESUME, 0)
         await self._command(cid, lm.CMD_START, 0)
@@ -293,13 +419,34 @@ class Station:
         if self._remote_tag.get(cid) == id_tag:
             del self._remote_tag[cid]
             log.info("EVSE %d: remote start for %s lapsed (no plug-in)", cid, id_tag)
+            self._refresh(cid)  # Available again
+            self._transactions_changed()  # its TxProfile goes
 
-    async def remote_stop(self, cid):
+    async def remote_stop(self, cid, reason="Remote"):
+        """Stop the connector's transaction (CMD_STOP): the StopTransaction with this reason
+        is queued when the firmware's record of the command arrives."""
         s = self.session(cid)
         if s:
-            s["stop_reason"] = "Remote"
+            s["stop_reason"] = reason
             await self.store.aio(self.store.set_meta, self._session_key(cid), s)
         return await self._command(cid, lm.CMD_STOP, lm.STOP_REMOTE)
+
+    async def unlock(self, cid):
+        """Unlock the connector's socket: "unlocked", "failed" or "not_supported" (no such
+        connector, or a firmware without CAP_LOCK in its HELLO). A running transaction is
+        stopped first, reason UnlockCommand (OCPP 1.6 §5.17)."""
+        ln = self.links.get(cid)
+        if ln is None or ln.peer is None or not ln.peer.capabilities & lm.CAP_LOCK:
+            return "not_supported"
+        s = self.session(cid)
+        if s and s.get("authorized"):
+            await self.remote_stop(cid, "UnlockCommand")
+        try:
+            r = await ln.command(lm.CMD_UNLOCK, 0)
+        except LinkError as e:
+            log.warning("EVSE %d: unlock failed: %s", cid, e)
+            return "failed"
+        return UNLOCK_RESULT.get(r.status, "failed")
 
     async def reset(self, hard):
         for cid in self.links:
@@ -307,12 +454,37 @@ class Station:
             if s:
                 s["stop_reason"] = "HardReset" if hard else "SoftReset"
                 await self.store.aio(self.store.set_meta, self._session_key(cid), s)
-        await asyncio.gather(*(self._command(cid, lm.CMD_RESET, 1 if hard else 0)
-                               for cid in self.links))
+        for cid, ln in self.links.items():  # tag 0: a rebooting firmware loses its answer
+            if not ln.command_unanswered(lm.CMD_RESET, 1 if hard else 0):
+                log.warning("EVSE %d: reset not sent (offline)", cid)
+
+    @staticmethod
+    def _inoperative_key(cid):
+        return "inoperative:%d" % cid
+
+    def _inoperative(self, cid):
+        if cid not in self._inoperative_cache:
+            self._inoperative_cache[cid] = self.store.get_meta(self._inoperative_key(cid), False)
+        return self._inoperative_cache[cid]
 
     async def set_available(self, cid, available):
-        """cid 0: every connector."""
+        """cid 0: every connector. Kept in the store: an Inoperative connector stays so
+        across firmware reboots (told again at its EV_BOOT record and when its link comes
+        back) and gateway restarts."""
         cids = list(self.links) if cid == 0 else [cid]
+        for c in cids:
+            await self.store.aio(self.store.set_meta, self._inoperative_key(c), not available)
+            self._inoperative_cache[c] = not available
+            self._refresh(c)
         results = await asyncio.gather(*(self._command(c, lm.CMD_AVAILABILITY, int(available))
                                          for c in cids))
         return all(results)
+
+    async def _online(self, cid, up):
+        log.info("EVSE %d link %s", cid, "online" if up else "offline")
+        if up:
+            self._synced_at[cid] = asyncio.get_running_loop().time() + RECORDS_QUIET_S
+        else:
+            self._synced_at.pop(cid, None)
+        if up and self._inoperative(cid):
+            await self._command(cid, lm.CMD_AVAILABILITY, 0)  # a rebooted firmware forgot

@@ -4,10 +4,23 @@
   exactly once: a per-EVSE cursor (epoch, last_seq) is moved in the same transaction that
   inserts the record, and (evse_id, epoch, seq) is unique;
 - an outbound FIFO of transaction messages for the CSMS (enqueue, peek in order, count
-  attempts, mark sent or discard), filled by the OCPP layer;
+  attempts, mark sent or discard), filled by the OCPP layer, with the state of the one
+  being sent: `begin_send` (committed before its frame is written), `mark_written` (right
+  after the frame went to the socket), `mark_answered` (right when its answer arrived),
+  `complete` (the answer, and what it changes, in one transaction) or `refused` /
+  `abandon_sends`; `in_flight` lists what a killed process left in between (docs/ocpp.md
+  "Exactly once and kill -9");
 - the link's generation counters per (EVSE, kind, entity) with the body last asked
   (LINK.md §5.2), re-sent after every HELLO exchange;
 - small key/value metadata.
+
+The marks of the message being sent, written right after its frame went to the socket
+and right after its answer arrived (before the answer is validated and committed), are
+not SQLite commits: each is one pwrite of a small fixed-size JSON record into the side
+file `<db>-sending`, from the event loop (a commit waits for the lock and an fsync:
+milliseconds in which a kill would leave a sent frame or a received answer unmarked). A
+single write of one record is in the page cache when it returns, so it survives a kill
+-9; it is not fsynced (after a power cut it may be gone, and the message is sent again).
 
 Durability: WAL with synchronous=FULL. Every operation is one transaction, so a kill -9
 at any moment leaves each operation either done or not done. FULL (not NORMAL) because an
@@ -21,7 +34,9 @@ worker thread so the event loop never waits for an fsync.
 """
 
 import asyncio
+import dataclasses
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -29,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -65,7 +80,10 @@ CREATE TABLE IF NOT EXISTS outbound (
     attempts INTEGER NOT NULL DEFAULT 0,
     last_attempt_unix_ms INTEGER,
     sent_unix_ms INTEGER,
-    discarded TEXT               -- why it was given up, NULL = not discarded
+    discarded TEXT,              -- why it was given up, NULL = not discarded
+    sending INTEGER NOT NULL DEFAULT 0,   -- 1: a send began, its outcome is not stored
+    refusals INTEGER NOT NULL DEFAULT 0,  -- CallErrors the CSMS answered it with
+    note TEXT                    -- why it counts as sent without an answer
 );
 CREATE INDEX IF NOT EXISTS outbound_pending ON outbound (id)
     WHERE sent_unix_ms IS NULL AND discarded IS NULL;
@@ -79,6 +97,12 @@ CREATE TABLE IF NOT EXISTS generations (
     PRIMARY KEY (evse_id, kind, entity)
 );
 """
+
+_MIGRATIONS = {  # from schema N to N + 1
+    1: ("ALTER TABLE outbound ADD COLUMN sending INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE outbound ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE outbound ADD COLUMN note TEXT"),
+}
 
 
 @dataclass(frozen=True)
@@ -111,6 +135,9 @@ class Outbound:
     created_unix_ms: int
     attempts: int
     last_attempt_unix_ms: int | None
+    refusals: int = 0
+    written: bool = False  # in_flight() only: its frame had gone to the socket
+    answer: object = None  # in_flight() only: the CSMS's answer payload, if it came
 
 
 @dataclass(frozen=True)
@@ -145,16 +172,29 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(_SCHEMA)
         with self._tx() as db:
-            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if row is None:
-                db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)",
-                           (str(SCHEMA_VERSION),))
-            elif int(row[0]) != SCHEMA_VERSION:
+            has_meta = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND "
+                                  "name = 'meta'").fetchone()
+            row = has_meta and db.execute(
+                "SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            version = int(row[0]) if row else SCHEMA_VERSION
+            if version != SCHEMA_VERSION and version not in _MIGRATIONS:
                 raise RuntimeError("%s: schema %s, this gateway reads %d"
-                                   % (self.path, row[0], SCHEMA_VERSION))
+                                   % (self.path, version, SCHEMA_VERSION))
+            while version < SCHEMA_VERSION:
+                for sql in _MIGRATIONS[version]:
+                    db.execute(sql)
+                version += 1
+            for sql in _SCHEMA.split(";"):
+                if sql.strip():
+                    db.execute(sql)
+            db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?) ON CONFLICT (key) "
+                       "DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
         self._executor = None
+        self._mark_fd = None  # the side file of the written mark; None: in memory
+        self._mark = None
+        if self.path != ":memory:" and not self.path.startswith("file:"):
+            self._mark_fd = os.open(self.path + "-sending", os.O_RDWR | os.O_CREAT, 0o600)
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -194,6 +234,9 @@ class Store:
         return await loop.run_in_executor(self._executor, partial(fn, *args, **kwargs))
 
     def close(self):
+        if self._mark_fd is not None:
+            os.close(self._mark_fd)
+            self._mark_fd = None
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -215,6 +258,16 @@ class Store:
 
     def set_meta(self, key, value):
         with self._tx() as db:
+            self._set_meta(db, {key: value})
+
+    @staticmethod
+    def _set_meta(db, meta):
+        """meta: {key: value, or a function old value -> new value}, in the caller's
+        transaction (so a change of state commits with what it belongs to)."""
+        for key, value in (meta or {}).items():
+            if callable(value):
+                row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+                value = value(json.loads(row[0]) if row else None)
             db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                        (key, json.dumps(value)))
@@ -280,11 +333,12 @@ class Store:
         args.append(limit)
         return [_record(r) for r in self._read(sql, args)]
 
-    def mark_processed(self, record_id, enqueue=()):
-        """The OCPP layer has dealt with a record: mark it and enqueue the messages made
-        from it in ONE transaction, so a crash never loses or doubles them. enqueue is a
-        list of (action, payload) or (action, payload, evse_id). Returns their ids ([] if
-        the record was already processed: nothing is enqueued twice)."""
+    def mark_processed(self, record_id, enqueue=(), meta=None):
+        """The OCPP layer has dealt with a record: mark it, enqueue the messages made
+        from it and set the metadata it changes (meta, as in _set_meta) in ONE
+        transaction, so a crash never loses or doubles them. enqueue is a list of
+        (action, payload) or (action, payload, evse_id). Returns their ids ([] if the
+        record was already processed: nothing is enqueued or set twice)."""
         now = _now_ms()
         with self._tx() as db:
             row = db.execute("SELECT processed, evse_id FROM records WHERE id = ?",
@@ -294,6 +348,7 @@ class Store:
             if row[0]:
                 return []
             db.execute("UPDATE records SET processed = 1 WHERE id = ?", (record_id,))
+            self._set_meta(db, meta)
             ids = []
             for item in enqueue:
                 action, payload = item[0], item[1]
@@ -310,19 +365,26 @@ class Store:
             "VALUES (?, ?, ?, ?, ?)",
             (action, json.dumps(payload, sort_keys=True), evse_id, record_id, now)).lastrowid
 
-    def enqueue(self, action, payload, evse_id=None, record_id=None):
-        """Append a message (payload: JSON-serialisable) to the FIFO; returns its id."""
+    def enqueue(self, action, payload, evse_id=None, record_id=None, meta=None):
+        """Append a message (payload: JSON-serialisable) to the FIFO, and set meta (as in
+        _set_meta) in the same transaction; returns its id."""
         with self._tx() as db:
+            self._set_meta(db, meta)
             return self._insert_outbound(db, action, payload, evse_id, record_id, _now_ms())
+
+    _OUTBOUND_COLS = ("id, action, payload, evse_id, record_id, created_unix_ms, attempts, "
+                      "last_attempt_unix_ms, refusals")
+
+    def _outbound(self, where, args):
+        rows = self._read("SELECT %s FROM outbound WHERE %s" % (self._OUTBOUND_COLS, where),
+                          args)
+        return [Outbound(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6], r[7], r[8])
+                for r in rows]
 
     def peek(self, limit=1):
         """The oldest messages neither sent nor discarded, in enqueue order."""
-        rows = self._read(
-            "SELECT id, action, payload, evse_id, record_id, created_unix_ms, attempts, "
-            "last_attempt_unix_ms FROM outbound WHERE sent_unix_ms IS NULL AND discarded IS "
-            "NULL ORDER BY id LIMIT ?", (limit,))
-        return [Outbound(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6], r[7])
-                for r in rows]
+        return self._outbound("sent_unix_ms IS NULL AND discarded IS NULL ORDER BY id "
+                              "LIMIT ?", (limit,))
 
     def record_attempt(self, msg_id):
         """Count one send attempt (before sending it); returns the attempts so far."""
@@ -336,9 +398,93 @@ class Store:
 
     def mark_sent(self, msg_id):
         """The CSMS answered it: it leaves the queue. Idempotent."""
+        self.complete(msg_id)
+
+    # The send of one message, in the states a kill -9 can leave it in (docs/ocpp.md):
+    # begin_send -> mark_written -> complete | refused | abandon_sends.
+
+    _MARK_SIZE = 512  # one record, well inside a page: a single write, never torn
+
+    def _set_mark(self, mark):
+        """mark: None, or {"id": msg_id, "written": 1[, "answer": payload]}."""
+        if self._mark_fd is None:
+            self._mark = mark
+            return
+        data = json.dumps(mark, separators=(",", ":")).encode()
+        if len(data) >= self._MARK_SIZE:  # an answer too big to keep: only "written"
+            data = json.dumps({"id": mark["id"], "written": 1}).encode()
+        os.pwrite(self._mark_fd, data.ljust(self._MARK_SIZE - 1) + b"\n", 0)
+
+    def _get_mark(self):
+        if self._mark_fd is None:
+            return self._mark
+        try:
+            mark = json.loads(os.pread(self._mark_fd, self._MARK_SIZE, 0) or b"null")
+        except ValueError:
+            return None
+        return mark if isinstance(mark, dict) and isinstance(mark.get("id"), int) else None
+
+    def begin_send(self, msg_id):
+        """Its frame is about to be written: count the attempt, mark it sending and not
+        written; returns the attempts so far."""
+        self._set_mark(None)
         with self._tx() as db:
-            db.execute("UPDATE outbound SET sent_unix_ms = ? WHERE id = ? AND sent_unix_ms "
-                       "IS NULL", (_now_ms(), msg_id))
+            n = db.execute("UPDATE outbound SET attempts = attempts + 1, sending = 1, "
+                           "last_attempt_unix_ms = ? WHERE id = ?",
+                           (_now_ms(), msg_id)).rowcount
+            if n == 0:
+                raise KeyError("no outbound message %d" % msg_id)
+            return db.execute("SELECT attempts FROM outbound WHERE id = ?",
+                              (msg_id,)).fetchone()[0]
+
+    def mark_written(self, msg_id):
+        """Its frame went to the CSMS connection's socket: call it right after the write,
+        from any thread (one pwrite into the side file, no lock, no fsync)."""
+        self._set_mark({"id": msg_id, "written": 1})
+
+    def mark_answered(self, msg_id, answer):
+        """Its answer (the CALLRESULT payload, as received) arrived: call it at once, before
+        the answer is validated and committed with `complete` (like mark_written)."""
+        self._set_mark({"id": msg_id, "written": 1, "answer": answer})
+
+    def complete(self, msg_id, meta=None, note=None):
+        """It counts as delivered (the CSMS answered it, or note says why without an
+        answer): it leaves the queue, and meta (as in _set_meta: e.g. the transactionId
+        the answer carried) is set in the same transaction. Idempotent."""
+        with self._tx() as db:
+            self._set_meta(db, meta)
+            db.execute("UPDATE outbound SET sent_unix_ms = ?, sending = 0, note = ? "
+                       "WHERE id = ? AND sent_unix_ms IS NULL", (_now_ms(), note, msg_id))
+
+    def refused(self, msg_id):
+        """The CSMS answered it with a CallError: count it; returns the refusals so far."""
+        with self._tx() as db:
+            db.execute("UPDATE outbound SET refusals = refusals + 1, sending = 0 "
+                       "WHERE id = ?", (msg_id,))
+            row = db.execute("SELECT refusals FROM outbound WHERE id = ?",
+                             (msg_id,)).fetchone()
+        if row is None:
+            raise KeyError("no outbound message %d" % msg_id)
+        return row[0]
+
+    def abandon_sends(self):
+        """The connection ended with no answer to what was being sent: it goes again on
+        the next connection. Returns how many."""
+        self._set_mark(None)
+        with self._tx() as db:
+            return db.execute("UPDATE outbound SET sending = 0 WHERE sending = 1 "
+                              "AND sent_unix_ms IS NULL").rowcount
+
+    def in_flight(self):
+        """Messages a send began for and whose outcome was never stored (a process killed
+        in between), with `written` (its frame had gone to the socket) and `answer` (the
+        CSMS's answer had arrived); in queue order."""
+        mark = self._get_mark() or {}
+        return [dataclasses.replace(m, written=bool(mark.get("written")),
+                                    answer=mark.get("answer")) if m.id == mark.get("id")
+                else m
+                for m in self._outbound("sending = 1 AND sent_unix_ms IS NULL AND "
+                                        "discarded IS NULL ORDER BY id", ())]
 
     def update_payload(self, msg_id, payload):
         """Rewrite a queued message (e.g. the transactionId the CSMS gave later)."""
@@ -349,8 +495,8 @@ class Store:
     def discard(self, msg_id, reason):
         """Give a message up (e.g. TransactionMessageAttempts exhausted), with why."""
         with self._tx() as db:
-            db.execute("UPDATE outbound SET discarded = ? WHERE id = ? AND sent_unix_ms IS NULL",
-                       (reason, msg_id))
+            db.execute("UPDATE outbound SET discarded = ?, sending = 0 WHERE id = ? AND "
+                       "sent_unix_ms IS NULL", (reason, msg_id))
 
     def pending_count(self):
         return self._read("SELECT COUNT(*) FROM outbound WHERE sent_unix_ms IS NULL AND "

@@ -118,6 +118,9 @@ CP_UNKNOWN = const(255)
 SOC_UNKNOWN = const(255)
 SESSION_STATES = ("available", "preparing", "charging", "suspended_evse", "suspended_ev",
                   "finishing", "faulted", "unavailable")  # session is the index
+# EV_STATE from_session / to_session: the controller's own states (firmware/evse/session.py)
+EVSE_STATES = ("idle", "connected", "offered", "charging", "pausing", "suspended", "fault",
+               "unavailable")
 F_FAILSAFE = const(1 << 0)  # link lost: failsafe current caps the offer (AG-11)
 F_OVERRIDE = const(1 << 1)  # manual override active (AG-12)
 F_METER_STALE = const(1 << 2)
@@ -129,6 +132,7 @@ F_LOW_LIMIT_PAUSE = const(1 << 7)  # limit below 6 A: paused at x1
 F_CONTACTOR_MISMATCH = const(1 << 8)
 F_FW_UPDATE = const(1 << 9)
 F_FAULT = const(1 << 10)
+F_POWER_QUALITY = const(1 << 11)  # power-quality response in force (T7-PQ)
 
 # Limit sources: TELEMETRY.limit_source, LIMIT/SCHEDULE.entity (>= 16), EV_LIMIT_APPLIED.a
 SRC_NONE = const(0)
@@ -140,6 +144,7 @@ SRC_WINDOW = const(5)
 SRC_DELAY = const(6)
 SRC_SCHEDULE = const(7)  # the gateway's composite schedule (SCHEDULE), followed offline
 SRC_METER = const(8)  # the meter-fault action (setting meter_fault_action)
+SRC_POWER_QUALITY = const(9)  # the power-quality response (settings pq_*, T7-PQ)
 SRC_CSMS = const(16)
 SRC_HEMS = const(17)
 SRC_DNO = const(18)
@@ -185,6 +190,13 @@ FAULT_PP = const(6)
 FAULT_METER = const(7)
 FAULT_PILOT = const(8)  # CP readings in no Annex A band for 500 ms
 FAULT_NOT_CLOSED = const(9)  # contactor feedback open while commanded closed
+
+# EV_POWER_QUALITY.cause bits 0-7 (T7-PQ); bits 8-9 carry the phase of voltage_mv
+PQ_UNDERVOLTAGE = const(1 << 0)
+PQ_OVERVOLTAGE = const(1 << 1)
+PQ_UNDERFREQUENCY = const(1 << 2)
+PQ_OVERFREQUENCY = const(1 << 3)
+PQ_METER_FAULT = const(1 << 4)  # left the response: the meter failed, no readings
 
 # LIMIT_APPLIED reasons (T7-LOG)
 R_APPLIED = const(0)
@@ -244,7 +256,8 @@ EVENTS = {
     EV_SESSION_START: ("session_start", ("", "", "session_id", "energy_import_wh")),
     EV_SESSION_STOP: ("session_stop", ("stop_reason", "", "session_id", "energy_wh")),
     EV_FAILSAFE: ("failsafe", ("on", "", "current_ma", "")),
-    EV_DELAY: ("delay", ("on", "", "delay_s", "")),
+    # why: restart.py CAUSE_* when on; 0 ran out, 1 cancelled (override, DSR) when off
+    EV_DELAY: ("delay", ("on", "why", "delay_s", "")),
     # reason: firmware/evse/meter.py R_* (docs/meter.md); value, value2: per reason
     # (exception code and missed polls of a fault; old and new register Wh of an
     # energy_backwards / energy_jump flag)
@@ -253,7 +266,8 @@ EVENTS = {
     EV_FW_UPDATE: ("fw_update", ("state", "status", "", "")),
     EV_SECURITY: ("security", ("code", "", "", "")),
     EV_AVAILABILITY: ("availability", ("available", "", "", "")),
-    EV_POWER_QUALITY: ("power_quality", ("phase", "", "voltage_mv", "frequency_mhz")),
+    # on: 1 entered the response, 0 left it; cause: PQ_* bits | phase (1..3) << 8
+    EV_POWER_QUALITY: ("power_quality", ("on", "cause", "voltage_mv", "frequency_mhz")),
     EV_COMMAND: ("command", ("command", "status", "arg", "")),
     # the firmware's events.bin was unreadable: its seq restarted at 1, so the gateway
     # resets its duplicate check for this EVSE

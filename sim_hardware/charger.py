@@ -5,6 +5,7 @@
 # behind `python -m sim_hardware` and the fleet's calibration.
 import json
 
+from evse import limits as lim_mod
 from evse import session as session_mod
 from evse import settings as settings_mod
 from evse.controller import Controller
@@ -209,6 +210,18 @@ class Charger:
             return int(v) if type(v) is bool else v
         raise ValueError("unknown field %r" % (key,))
 
+    def limits_in_force(self):
+        """T7-MULTI: {source name: mA} of every limit the controller holds now (the
+        schedule's period in force, the failsafe only while it is active); the smart
+        ones are lifted while the owner overrides (status override)."""
+        L = self.ctl.limits
+        out = {}
+        for src in range(lim_mod.N_SOURCES):
+            ma = L.limit_ma(src)
+            if ma >= 0 and (src != lim_mod.SRC_FAILSAFE or self.ctl.failsafe.active):
+                out[lim_mod.SOURCE_NAMES[src]] = ma
+        return out
+
     def status(self):
         b = self.board
         v = self.values()
@@ -230,6 +243,12 @@ class Charger:
                 out[k] = s[k]
             out["delay_s"] = s["delay_remaining_s"]
             out["wire_session"] = lm.SESSION_STATES[ctl.wire_session()]
+            out["power_quality"] = s["power_quality"]["state"]  # T7-PQ response state
+            out["limits"] = self.limits_in_force()
+            m = s["meter"]
+            if m is not None:  # what the firmware measured with its MID meter (AG-03)
+                out["measured"] = {"i1_ma": m["i1_ma"], "p_total_w": m["p_total_w"],
+                                   "session_wh": m["session_wh"], "fault": m["fault"]}
         out["soc"] = self.ev.soc_percent()
         out["ev_state"] = self.ev.state
         out["ev"] = self.ev.describe()

@@ -12,7 +12,7 @@ from sim_hardware.ev import KINDS
 # positional words of each command in a scenario line, in order
 POSITIONAL = {
     "plug": ("state", "pp_ohms"),
-    "unplug": (),
+    "unplug": ("side",),
     "draw": ("a", "phases"),
     "discharge": ("a",),
     "ev": ("kind",),
@@ -119,7 +119,10 @@ def run(ch, name, args):
         state = str(args.get("state") or "B").upper()
         ev.plug(state, _get(args, "pp_ohms", 220, integer))
     elif name == "unplug":
-        ev.unplug()
+        side = str(args.get("side") or "all")
+        if side not in ("all", "ev"):
+            raise ValueError("unplug: side must be all or ev, got %r" % side)
+        ev.unplug(keep_cable=side == "ev")
     elif name == "draw":
         a_ma = _get(args, "a", 0, milli)
         params = {"ready": 1 if a_ma > 0 else 0, "discharge": 0}

@@ -12,6 +12,14 @@ It accepts one station at a time (a new connection replaces the old), refuses co
 without the "ocpp1.6" subprotocol, and records every message: `messages` is a list of
 (direction "in"/"out", message type id, action, payload) in order, `calls(action)` the
 payloads the station sent for an action.
+
+Connection control for offline tests: `drop()` closes the station's connection (it
+reconnects at once), `go_down()` closes it and stops listening (connections refused) until
+`come_back()` listens again on the same port, `refuse(True)` answers every WebSocket
+handshake with HTTP 503 until `refuse(False)`; `fail(action, n)` answers the next n calls
+of action with a CallError (InternalError unless told). `transactions` lists (transactionId,
+connectorId, meterStart, timestamp) of every StartTransaction it answered; `on_call`, if
+set, is called with (action, payload) of each station call, on the CSMS's thread.
 """
 
 import asyncio
@@ -23,6 +31,7 @@ import time
 from datetime import UTC, datetime
 
 import websockets
+from ocpp.exceptions import InternalError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
@@ -47,6 +56,12 @@ class _Station(ChargePoint):
         self.csms._record("out", message)
         await super()._send(message)
 
+    async def _handle_call(self, msg):
+        error = self.csms._take_failure(msg.action)
+        if error is not None:
+            raise error  # -> a CallError (the library's route_message)
+        return await super()._handle_call(msg)
+
     @on(Action.boot_notification)
     def on_boot(self, charge_point_model, charge_point_vendor, **kw):
         return call_result.BootNotification(current_time=_now(),
@@ -67,9 +82,11 @@ class _Station(ChargePoint):
 
     @on(Action.start_transaction)
     def on_start(self, connector_id, id_tag, meter_start, timestamp, **kw):
+        tx_id = next(self.csms._tx_ids)
+        with self.csms._lock:
+            self.csms.transactions.append((tx_id, connector_id, meter_start, timestamp))
         return call_result.StartTransaction(
-            transaction_id=next(self.csms._tx_ids),
-            id_tag_info={"status": AuthorizationStatus.accepted})
+            transaction_id=tx_id, id_tag_info={"status": AuthorizationStatus.accepted})
 
     @on(Action.stop_transaction)
     def on_stop(self, meter_stop, timestamp, transaction_id, **kw):
@@ -79,12 +96,25 @@ class _Station(ChargePoint):
     def on_meter_values(self, connector_id, meter_value, **kw):
         return call_result.MeterValues()
 
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id, **kw):
+        return call_result.DataTransfer(status=self.csms.data_transfer_status)
+
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics_status(self, status):
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.firmware_status_notification)
+    def on_firmware_status(self, status):
+        return call_result.FirmwareStatusNotification()
+
 
 class Csms16:
     def __init__(self, boot_status=RegistrationStatus.accepted, boot_interval_s=60):
         self.boot_status = boot_status
         self.boot_interval_s = boot_interval_s
         self.messages = []
+        self._arrivals = []  # (action, unix s) of each call from the station
         self.connections = 0
         self.station_ids = []
         self.url = None
@@ -95,6 +125,13 @@ class Csms16:
         self._server = None
         self._station = None
         self._raw_waiting = {}  # unique id of a request_raw -> its concurrent Future
+        self._failures = {}  # action -> [calls still to fail, exception class]
+        self._refusing = False
+        self.port = None
+        # (transactionId, connectorId, meterStart, timestamp) of every StartTransaction
+        self.transactions = []
+        self.on_call = None  # fn(action, payload) for each station call, on the CSMS thread
+        self.data_transfer_status = "Accepted"  # the answer to the station's DataTransfer
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -114,10 +151,11 @@ class Csms16:
         return self
 
     async def _serve_start(self):
-        self._server = await websockets.serve(self._handler, "127.0.0.1", 0,
-                                              subprotocols=["ocpp1.6"])
-        port = self._server.sockets[0].getsockname()[1]
-        self.url = "ws://127.0.0.1:%d/ocpp" % port
+        self._server = await websockets.serve(self._handler, "127.0.0.1", self.port or 0,
+                                              subprotocols=["ocpp1.6"],
+                                              process_request=self._process_request)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.url = "ws://127.0.0.1:%d/ocpp" % self.port
 
     def stop(self):
         async def close():
@@ -136,6 +174,48 @@ class Csms16:
                 await self._station._connection.close()
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
+
+    # --- connection control (offline tests) ---------------------------------------------
+
+    def _run(self, coro, timeout_s=5):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout_s)
+
+    def go_down(self):
+        """The CSMS becomes unreachable: the station's connection closes and new ones are
+        refused (nothing listens on the port) until come_back()."""
+        async def down():
+            self._server.close()  # closes the open connections too
+            await self._server.wait_closed()
+            self._station = None
+
+        self._run(down(), 15)
+
+    def come_back(self):
+        """Listen again on the same port (the station reconnects after its backoff)."""
+        self._run(self._serve_start())
+
+    def refuse(self, refusing=True):
+        """While refusing, every WebSocket handshake gets HTTP 503."""
+        self._refusing = refusing
+
+    def _process_request(self, connection, request):
+        if self._refusing:
+            return connection.respond(503, "the CSMS refuses connections now\n")
+        return None
+
+    def fail(self, action, count=1, error=InternalError):
+        """Answer the next count calls of action with a CallError (error: an OCPPError
+        class of ocpp.exceptions)."""
+        with self._lock:
+            self._failures[action] = [count, error]
+
+    def _take_failure(self, action):
+        with self._lock:
+            f = self._failures.get(action)
+            if not f or f[0] <= 0:
+                return None
+            f[0] -= 1
+            return f[1]("the test CSMS fails this %s on purpose" % action)
 
     async def _handler(self, connection):
         if connection.subprotocol != "ocpp1.6":
@@ -161,6 +241,15 @@ class Csms16:
             entry = (direction, msg[0], None, msg[2] if msg[0] == 3 else msg[2:])
         with self._lock:
             self.messages.append(entry)
+            if direction == "in" and msg[0] == 2:
+                self._arrivals.append((msg[2], time.time()))
+        if direction == "in" and msg[0] == 2 and self.on_call is not None:
+            self.on_call(msg[2], msg[3])
+
+    def received_at(self, action):
+        """The CSMS's wall clock (unix s) when the first call of action arrived, or None."""
+        with self._lock:
+            return next((t for a, t in self._arrivals if a == action), None)
 
     def calls(self, action):
         """Payloads of the calls the station sent for action, in order."""

@@ -11,7 +11,8 @@
 #                                         meter: a protocols.meters model on its RS-485
 #   tick     {n, link_in: hex}            n ticks of 10 ms; the link bytes arrive
 #                                         before the first; reply link_out (hex),
-#                                         time_ms, new trace lines, scenario state
+#                                         time_ms, duty_permille (the pilot now), new
+#                                         trace lines, scenario state
 #   scenario {text}                       run a scenario on this charger, one
 #                                         step per tick from now on
 #   trace    {since}                      trace lines from index since
@@ -51,7 +52,7 @@ class Engine:
         out = ch.board.link_take()
         lines = ch.trace_since(self._sent)
         self._sent = ch.trace_total
-        return {"ok": True, "time_ms": ch.board.now_ms,
+        return {"ok": True, "time_ms": ch.board.now_ms, "duty_permille": ch.board.duty_permille,
                 "link_out": binascii.hexlify(out).decode() if out else "",
                 "trace": lines, "scenario": self.scenario_result}
 

@@ -156,8 +156,14 @@ class EV:
         self._ask = state
         self._apply_faults()
 
-    def unplug(self):
-        self.board.unplug()
+    def unplug(self, keep_cable=False):
+        """The EV leaves (state A). keep_cable: the cable is taken out at the EV end only and
+        stays in the socket (its PP resistor still reads); a later unplug() takes it out."""
+        if keep_cable:
+            self.board.set_ev_state("A")
+            self.board.restore_diode()
+        else:
+            self.board.unplug()
         self.board.clear_short()
         self.plugged = False
         self.state = "A"

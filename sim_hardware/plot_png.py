@@ -1,9 +1,11 @@
 """A line plot written as a PNG with the standard library only (zlib), so the
 fleet tool needs no plotting package. CPython only.
 
-plot(path, series, title, x_label, y_label, x_max=None): series is a list of
-(label, (r, g, b), ys) with ys sampled at x = 0, 1, 2, ...; axes, ticks,
-labels, a legend and the title are drawn with a 3x5 pixel font (upper case).
+plot(path, series, title, x_label, y_label, x_max=None, markers=()): series is
+a list of (label, (r, g, b), ys) with ys sampled at x = 0, 1, 2, ...; axes,
+ticks, labels, a legend and the title are drawn with a 3x5 pixel font (upper
+case); markers is a list of (x, label): a dotted vertical line at x with its
+label at the top (the demo's session steps).
 """
 
 import math
@@ -14,6 +16,7 @@ WIDTH, HEIGHT = 960, 540
 LEFT, RIGHT, TOP, BOTTOM = 90, 30, 50, 60
 SCALE = 2  # font pixels per glyph pixel
 BLACK, GREY, WHITE = (0, 0, 0), (215, 215, 215), (255, 255, 255)
+GREY_DARK = (120, 120, 120)
 
 _GLYPHS = {
     "0": "111101101101111", "1": "010110010010111", "2": "111001111100111",
@@ -106,7 +109,24 @@ def _fmt(v):
     return ("%d" % v) if v == int(v) else ("%.1f" % v)
 
 
-def plot(path, series, title, x_label, y_label, x_max=None):
+def _markers(c, markers, px, top, right):
+    """Dotted vertical lines from top down, labels in rows from top so that neighbours do
+    not overlap; a label that would pass the right edge goes left of its line."""
+    row_end = []  # per label row: the x where its last label ends
+    bottom = px(0, 0)[1]
+    for x, label in markers:
+        xx, _ = px(x, 0)
+        for yy in range(top, bottom, 4):
+            c.line(xx, yy, xx, yy + 1, GREY_DARK)
+        lx = xx + 3 if xx + 3 + text_width(label) <= right else xx - 3 - text_width(label)
+        row = next((i for i, end in enumerate(row_end) if end < lx), len(row_end))
+        if row == len(row_end):
+            row_end.append(0)
+        row_end[row] = lx + text_width(label) + 6
+        c.text(lx, top + 4 + row * 14, label, GREY_DARK)
+
+
+def plot(path, series, title, x_label, y_label, x_max=None, markers=()):
     c = Canvas(WIDTH, HEIGHT)
     n = max(len(ys) for _, _, ys in series)
     x_max = x_max or max(n - 1, 1)
@@ -131,6 +151,7 @@ def plot(path, series, title, x_label, y_label, x_max=None):
         c.line(xx, TOP + h, xx, TOP + h + 5, BLACK)
         c.text(xx - text_width(_fmt(v)) // 2, TOP + h + 10, _fmt(v))
         v += x_step
+    _markers(c, markers, px, TOP + 14 + 18 * len(series), LEFT + w)  # below the legend
     c.line(LEFT, TOP, LEFT, TOP + h, BLACK)
     c.line(LEFT, TOP + h, LEFT + w, TOP + h, BLACK)
     for _label, rgb, ys in series:

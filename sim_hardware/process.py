@@ -3,11 +3,12 @@
 The firmware's control core runs on the sim board with an EV and the mains
 (sim_hardware.engine) either in this CPython process (default) or on the
 MicroPython 1.27 VM under node (`--vm micropython`, sim_hardware/vm_host.mjs).
-This module is the I/O around it: real time (10 ms ticks, `--time-scale N`
-for N times faster), the link served like a board's UART (a TCP listener as
-ser2net does, or a pty), a JSON-lines control interface on a local TCP socket,
-an optional scenario, a clean stop on SIGTERM / SIGINT. docs/sim_hardware.md
-documents the command line and the control protocol.
+This module is the I/O around it: the engines, the link served like a board's
+UART (a TCP listener as ser2net does, or a pty; sim_hardware/mqtt_link.py is
+the MQTT one), a JSON-lines control interface on a local TCP socket.
+sim_hardware/host.py runs one or more chargers on them in real time (10 ms
+ticks, `--time-scale N` for N times faster). docs/sim_hardware.md documents the
+command line and the control protocol.
 """
 
 import json
@@ -21,7 +22,10 @@ import tty
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for _p in (str(ROOT / "firmware"), str(ROOT)):
+# SIM_HARDWARE_FIRMWARE: another firmware/ tree for the CPython engine (the conformance
+# suite checks a modified copy this way, conformance/__main__.py --firmware)
+FIRMWARE = os.environ.get("SIM_HARDWARE_FIRMWARE") or str(ROOT / "firmware")
+for _p in (FIRMWARE, str(ROOT)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
@@ -105,9 +109,10 @@ class SocketLink:
         host, port = self.server.getsockname()[:2]
         self.url = "socket://%s:%d" % (host, port)
         self.client = None
+        self.pending = bytearray()  # from the gateway, for the next tick
         sel.register(self.server, selectors.EVENT_READ, self._accept)
 
-    def _accept(self, _):
+    def _accept(self):
         conn, _addr = self.server.accept()
         self._drop()
         conn.setblocking(False)
@@ -120,15 +125,20 @@ class SocketLink:
             self.client.close()
             self.client = None
 
-    def _read(self, pending):
+    def _read(self):
         try:
             data = self.client.recv(4096)
         except OSError:
             data = b""
         if data:
-            pending.extend(data)
+            self.pending.extend(data)
         else:
             self._drop()
+
+    def take(self):
+        data = bytes(self.pending)
+        self.pending.clear()
+        return data
 
     def write(self, data):
         if self.client is not None:
@@ -139,6 +149,9 @@ class SocketLink:
 
     def connected(self):
         return self.client is not None
+
+    def status(self):
+        return {}
 
     def close(self):
         self._drop()
@@ -154,14 +167,20 @@ class PtyLink:
         tty.setraw(self.slave)
         os.set_blocking(self.master, False)
         self.url = os.ttyname(self.slave)
+        self.pending = bytearray()
         sel.register(self.master, selectors.EVENT_READ, self._read)
         self.sel = sel
 
-    def _read(self, pending):
+    def _read(self):
         try:
-            pending.extend(os.read(self.master, 4096))
+            self.pending.extend(os.read(self.master, 4096))
         except (BlockingIOError, OSError):
             pass
+
+    def take(self):
+        data = bytes(self.pending)
+        self.pending.clear()
+        return data
 
     def write(self, data):
         try:
@@ -171,6 +190,9 @@ class PtyLink:
 
     def connected(self):
         return True
+
+    def status(self):
+        return {}
 
     def close(self):
         self.sel.unregister(self.master)
@@ -190,11 +212,11 @@ class Control:
         self.buffers = {}
         sel.register(self.server, selectors.EVENT_READ, self._accept)
 
-    def _accept(self, _):
+    def _accept(self):
         conn, _addr = self.server.accept()
         conn.setblocking(True)
         self.buffers[conn] = bytearray()
-        self.sel.register(conn, selectors.EVENT_READ, lambda _p, c=conn: self._read(c))
+        self.sel.register(conn, selectors.EVENT_READ, lambda c=conn: self._read(c))
 
     def _close(self, conn):
         self.sel.unregister(conn)

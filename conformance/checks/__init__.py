@@ -3,10 +3,12 @@
 target.lab(...), acts on the charger from outside and records what it measured."""
 
 from conformance.checks import (  # noqa: F401
+    backend,
     control,
     iec61851,
     measurement,
     owner,
+    power_quality,
     resilience,
     security,
 )

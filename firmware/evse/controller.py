@@ -12,6 +12,7 @@ except ImportError:
 
 from evse import events as events_mod
 from evse import limits as lim
+from evse import power_quality as pq_mod
 from evse import restart, session
 from evse import settings as settings_mod
 from evse.failsafe import Failsafe
@@ -80,6 +81,7 @@ class Controller:
         self.reset_now = -1  # main.py resets the board (0 soft, 1 hard) when >= 0
         self.session_id = 0  # the current or last session (ids continue across boots)
         self.plugged = False
+        self.cable_left = False  # the EV left, its cable is still in the socket (PP)
         self.ev_absent_seen = False  # state A read since boot: a later B/C/D is a real plug-in
         self._sched_seen_ma = -1  # schedule value last seen, for the UK-11 rate-change delay
         self.fault = 0
@@ -94,6 +96,7 @@ class Controller:
         # AG-03 / UK-9: the meter poller; session ids continue across boots
         self.meter = Meter(board, settings["meter"], now, self.log)
         self.session_id = self.meter.energy.session_id
+        self.pq = pq_mod.PowerQuality(settings)  # T7-PQ: the meter's voltage and frequency
         # AG-13 / UK-11: after power restoration stay idle for a random delay.
         delay_s = self._start_delay(now, restart.CAUSE_RESTORATION)
         self.log(lm.EV_POWER_RESTORED, self.reset_cause, 0, delay_s, 0)
@@ -157,6 +160,8 @@ class Controller:
         if s["meter"] is not self.meter.cfg:  # set_value replaces the meter dict
             self.meter.configure(s["meter"], now_ms)
         self._apply_meter_action(now_ms)
+        self.pq.configure(s)
+        self._apply_pq_limit(now_ms)
         self.log(lm.EV_SETTINGS, 0, 0, 0, 0)
         self.uplink.changed = True
 
@@ -245,6 +250,7 @@ class Controller:
         rating = tethered_ma if tethered_ma else iec61851.cable_rating_ma(self.board.pp_ohms())
         self.limits.set(lim.SRC_CABLE, rating if rating > 0 else 0, now_ms)
         self.plugged = True
+        self.cable_left = False
         self.log(lm.EV_PLUG, self.pilot.state - iec61851.STATE_A, 0, rating, 0)
         # UK-9: the session's energy counts from the import register now
         self.session_id, register_wh = self.meter.session_start(now_ms)
@@ -257,6 +263,10 @@ class Controller:
 
     def _on_unplug(self, now_ms):
         self.plugged = False
+        # Unplugged at the EV end only: the socket still reads the cable's PP resistor
+        # (OCPP 1.6 Finishing until it is taken out). A tethered cable never leaves.
+        self.cable_left = (not self.settings["tethered_cable_ma"]
+                           and iec61851.cable_rating_ma(self.board.pp_ohms()) > 0)
         self.limits.clear(lim.SRC_CABLE, now_ms)
         self.set_override(False, False, now_ms)
         self.owner_paused = False
@@ -282,6 +292,37 @@ class Controller:
                 L.set(lim.SRC_METER, want, now_ms)
             self.log_limit()
         self.uplink.changed = True
+
+    def _on_power_quality(self, event, now_ms):
+        """T7-PQ: the supply left the band (ENTERED) or is back in it for the
+        hold (LEFT): reported upstream, the response's limit applies at once;
+        on leaving, the rate rises only after the UK-11 randomised delay
+        (charging would start or rise), the limit holding meanwhile."""
+        q = self.pq
+        entered = event == pq_mod.ENTERED
+        self.log(lm.EV_POWER_QUALITY, 1 if entered else 0, q.cause | q.phase << 8,
+                 q.voltage_mv, q.frequency_mhz)
+        if not entered:
+            # only a limit that binds makes the rate rise when it goes
+            if (self.limits.binding_source == lim.SRC_POWER_QUALITY and self.plugged
+                    and not self.delay.active(now_ms)):
+                self._start_delay(now_ms, restart.CAUSE_CHARGE_START if q.limit_ma == 0
+                                  else restart.CAUSE_RATE_CHANGE)
+            if not self.delay.active(now_ms):
+                q.resumed()
+        self._apply_pq_limit(now_ms)
+        self.uplink.changed = True
+
+    def _apply_pq_limit(self, now_ms):
+        # the response's limit (SRC_POWER_QUALITY) while one is in force
+        want = self.pq.limit_in_force_ma()
+        L = self.limits
+        if want != L.limit_ma(lim.SRC_POWER_QUALITY):
+            if want < 0:
+                L.clear(lim.SRC_POWER_QUALITY, now_ms)
+            else:
+                L.set(lim.SRC_POWER_QUALITY, want, now_ms)
+            self.log_limit()
 
     def meter_service(self):
         """Between control ticks (main.py calls it while meter.busy): the
@@ -335,6 +376,14 @@ class Controller:
         if m.changed:
             m.changed = False
             self._apply_meter_action(now)
+        q = self.pq
+        pq = q.update(m, now)
+        if pq:
+            self._on_power_quality(pq, now)
+        elif q.state == pq_mod.RESUMING and not self.delay.active(now):
+            q.resumed()  # the randomised delay is over: the rate may rise
+            self._apply_pq_limit(now)
+            self.uplink.changed = True
         drive = session.DRIVE[self.session.state]
         if drive == session.DRIVE_F:
             cp = self.pilot.read_in_f(b)
@@ -347,6 +396,9 @@ class Controller:
             self._on_plug(now)
         elif cp == iec61851.STATE_A:
             self.ev_absent_seen = True
+            if self.cable_left and iec61851.cable_rating_ma(b.pp_ohms()) <= 0:
+                self.cable_left = False  # the cable is out of the socket too
+                self.uplink.changed = True
         self._update_window(wall_s, now)
         L = self.limits
         link_lost = self.failsafe.active
@@ -357,6 +409,9 @@ class Controller:
             self._log_expired(L.take_expired())
             self.uplink.changed = True
         delaying = self.delay.active(now)
+        if self.delay.ran_out:  # UK-11: the end of a delay is reported like its start
+            self.delay.ran_out = False
+            self.log(lm.EV_DELAY, 0, 0, 0, 0)
         if delaying and (self.override or L.dno_active):
             self.delay.cancel()  # UK-11: not during override or a DSR response
             self.log(lm.EV_DELAY, 0, 1, 0, 0)
@@ -449,6 +504,8 @@ class Controller:
     def wire_session(self):
         if self.stopped and self.session.state != session.IDLE:
             return _WIRE_FINISHING
+        if self.cable_left and self.session.state == session.IDLE:
+            return _WIRE_FINISHING
         return _WIRE_SESSION[self.session.state]
 
     def status(self):
@@ -479,4 +536,5 @@ class Controller:
             "event_seq": self.events.next_seq,
             "reset_now": self.reset_now,
             "meter": self.meter.status(now),
+            "power_quality": self.pq.status(),
         }

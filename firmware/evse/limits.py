@@ -31,12 +31,14 @@ SRC_DNO = const(6)  # DNO / load management / DSR
 SRC_FAILSAFE = const(7)  # failsafe_current_ma, in force only while the link is lost (AG-11)
 SRC_WINDOW = const(8)  # default no-charge window (UK-10): 0 A while blocked
 SRC_METER = const(9)  # meter-fault action (AG-03)
-N_SOURCES = const(10)
+SRC_POWER_QUALITY = const(10)  # power-quality response (T7-PQ, evse/power_quality.py)
+N_SOURCES = const(11)
 SOURCE_NAMES = ("hardware", "cable", "site", "schedule", "csms", "hems", "dno", "failsafe",
-                "window", "meter")
+                "window", "meter", "power_quality")
 
 # AG-12 / DESIGN section 5: override lifts the smart limits, never HARDWARE,
-# CABLE, SITE, the meter-fault action or the failsafe.
+# CABLE, SITE, the meter-fault action, the failsafe or the power-quality
+# response (a grid limit, like the site limit).
 _LIFTED_MASK = const((1 << SRC_SCHEDULE) | (1 << SRC_CSMS) | (1 << SRC_HEMS) | (1 << SRC_DNO)
                      | (1 << SRC_WINDOW))
 
@@ -65,6 +67,7 @@ R_CAPPED_BY_DNO = const(R_CAPPED_BY + SRC_DNO)
 R_CAPPED_BY_FAILSAFE = const(R_CAPPED_BY + SRC_FAILSAFE)
 R_CAPPED_BY_WINDOW = const(R_CAPPED_BY + SRC_WINDOW)
 R_CAPPED_BY_METER = const(R_CAPPED_BY + SRC_METER)
+R_CAPPED_BY_POWER_QUALITY = const(R_CAPPED_BY + SRC_POWER_QUALITY)
 
 
 def _check_ma(limit_ma, what):

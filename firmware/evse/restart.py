@@ -73,6 +73,7 @@ class RandomDelay:
         self.max_s = DEFAULT_MAX_S
         self.ends_at_ms = 0  # deadline of the running delay
         self._running = False
+        self.ran_out = False  # set when a delay ends by itself; the controller logs it
 
     def start(self, now_ms, max_s, rand_u32, cause):
         """Draw a delay and run it from now_ms; replaces a running one.
@@ -92,6 +93,7 @@ class RandomDelay:
         """The delay holds the EVSE idle for start <= now_ms < start + delay."""
         if self._running and now_ms >= self.ends_at_ms:
             self._running = False
+            self.ran_out = True
         return self._running
 
     def remaining_s(self, now_ms):

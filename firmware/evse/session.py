@@ -26,8 +26,7 @@ SUSPENDED = const(5)  # EV still in C after X1_OPEN_MS, or refused D: x1, contac
 FAULT = const(6)  # F: steady -12 V, contactor open, held at least F_HOLD_MS
 UNAVAILABLE = const(7)  # F by command (ChangeAvailability Inoperative)
 
-NAMES = ("idle", "connected", "offered", "charging", "pausing", "suspended", "fault",
-         "unavailable")
+NAMES = lm.EVSE_STATES  # by the constants above; EV_STATE events carry them (LINK.md)
 
 # What each state drives: 0 x1, 1 PWM at the offered duty, 2 F; and the contactor.
 DRIVE_X1 = const(0)

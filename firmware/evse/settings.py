@@ -26,6 +26,7 @@ _ONE_OF = const(2)   # one of the tuple in lo, all of one type
 _WINDOWS = const(3)  # "uk" or a list of at most 8 [weekday_mask, start_min, end_min]
 _UTC = const(4)      # "uk" (GMT/BST rule) or a fixed offset in minutes lo..hi
 _METER = const(5)    # dict checked field by field against _METER_TABLE
+_RESPONSE = const(6)  # one of PQ_RESPONSES or a current in mA lo..hi
 
 # Default no-charge windows (UK-10): weekday_mask bit 0 = Monday .. bit 6 =
 # Sunday (the weekday numbering of time.localtime()); start_min / end_min are
@@ -39,6 +40,10 @@ _MAX_WINDOWS = const(8)
 # a test checks they agree) and "none": no meter fitted, nothing polled.
 METER_MODELS = ("SDM630", "SDM72D-M", "SDM120", "SDM230", "EM340", "B23", "none")
 _BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+
+# T7-PQ response (evse/power_quality.py): report only, pause, or an int: the
+# current in mA the offer is reduced to.
+PQ_RESPONSES = ("none", "pause")
 
 # Rows: (name, kind, default, lo, hi, note for the reason string).
 _METER_TABLE = (
@@ -63,7 +68,7 @@ _TABLE = (
     ("random_delay_max_s", _RANGE, 600, 0, 1800, "UK SCP reg 11 ceiling"),
     ("current_step_ma", _RANGE, 1000, 100, 6000, "AG-10 managed blocks"),
     ("pwm_min_interval_ms", _RANGE, 5000, 0, 60000, "Annex A: at most every 5 s"),
-    ("no_charge_windows", _WINDOWS, (), 0, 0, "UK-10"),
+    ("no_charge_windows", _WINDOWS, UK_WINDOWS, 0, 0, "UK-10 default hours, owner may change"),
     ("utc_offset_mode", _UTC, "uk", -720, 840, "\"uk\" or minutes"),
     ("allow_ventilation", _ONE_OF, 0, (0, 1), 0, "state D refused unless 1"),
     ("meter", _METER, _METER_DEFAULT, 0, 0, "AG-03"),
@@ -71,6 +76,15 @@ _TABLE = (
      "on meter fault"),
     ("meter_fault_limit_ma", _RANGE, 6000, 6000, 80000, "cap for meter_fault_action limit"),
     ("telemetry_interval_s", _RANGE, 10, 1, 300, "AG-08: up to 5 minutes"),
+    # T7-PQ band: UK statutory 230 V -6 % / +10 %, 50 Hz +/- 1 % (ESQCR 2002
+    # reg 27); each edge on its side of the nominal, so the band is never empty
+    ("pq_voltage_min_mv", _RANGE, 216200, 100000, 230000, "T7-PQ, at most 230 V"),
+    ("pq_voltage_max_mv", _RANGE, 253000, 230000, 300000, "T7-PQ, at least 230 V"),
+    ("pq_frequency_min_mhz", _RANGE, 49500, 45000, 50000, "T7-PQ, at most 50 Hz"),
+    ("pq_frequency_max_mhz", _RANGE, 50500, 50000, 55000, "T7-PQ, at least 50 Hz"),
+    ("pq_response", _RESPONSE, "pause", 6000, 80000, "T7-PQ none, pause or mA"),
+    ("pq_readings", _RANGE, 3, 1, 10, "T7-PQ readings outside the band"),
+    ("pq_hold_s", _RANGE, 30, 0, 3600, "T7-PQ time back in band"),
 )
 _ROWS = {row[0]: row for row in _TABLE}
 KEYS = tuple(row[0] for row in _TABLE)
@@ -182,7 +196,16 @@ def _check_meter(name, value, row, base):
     return None, out
 
 
-_CHECK = (_check_range, _check_off, _check_one_of, _check_windows, _check_utc, _check_meter)
+def _check_response(name, value, row, base):
+    if type(value) is str:
+        if value in PQ_RESPONSES:
+            return None, value
+        return "%s: %s is not none, pause or mA (%s)" % (name, _show(value), row[5]), None
+    return _int(name, value, row[3], row[4], row[5]), value
+
+
+_CHECK = (_check_range, _check_off, _check_one_of, _check_windows, _check_utc, _check_meter,
+          _check_response)
 
 
 def _parse(key, value, settings):

@@ -40,7 +40,8 @@ _CHANGE_MA = const(1000)  # AG-08 "on change": a phase current moved by 1 A sinc
 
 # evse.limits source index -> the link's SRC_*
 WIRE_SOURCE = (lm.SRC_HARDWARE, lm.SRC_CABLE, lm.SRC_SITE, lm.SRC_SCHEDULE, lm.SRC_CSMS,
-               lm.SRC_HEMS, lm.SRC_DNO, lm.SRC_FAILSAFE, lm.SRC_WINDOW, lm.SRC_METER)
+               lm.SRC_HEMS, lm.SRC_DNO, lm.SRC_FAILSAFE, lm.SRC_WINDOW, lm.SRC_METER,
+               lm.SRC_POWER_QUALITY)
 # evse.limits reason (< 16) -> the link's R_*; R_CAPPED_BY + source -> R_CAPPED
 _WIRE_REASON = (lm.R_APPLIED, lm.R_STEP, lm.R_PAUSED, lm.R_OVERRIDE, lm.R_NOT_IN_FORCE,
                 lm.R_REMOVED, lm.R_INVALID, lm.R_INVALID, lm.R_STALE)
@@ -136,6 +137,8 @@ class Uplink:
             f |= lm.F_LOW_LIMIT_PAUSE
         if c.session.fault:
             f |= lm.F_FAULT
+        if c.pq.state:  # T7-PQ: a response in force (or waiting out its delay)
+            f |= lm.F_POWER_QUALITY
         return f
 
     def _telemetry(self, flags, now_ms):

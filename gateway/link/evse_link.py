@@ -46,7 +46,7 @@ STAT_KEYS = (  # EvseLink.stats, also in counters(); docs/gateway_link.md explai
     "rx", "tx", "rx_bad", "rx_unexpected", "naks", "hellos", "hello_refused", "silences",
     "telemetry", "records_committed", "records_duplicate", "records_gap",
     "records_before_hello", "records_missed", "records_refused", "record_epochs", "resends",
-    "answers_unmatched")
+    "answers_unmatched", "failsafe_resends")
 _ANSWER = {lm.TIME_SYNC: lm.RESULT, lm.LIMIT: lm.RESULT, lm.SCHEDULE: lm.RESULT,
            lm.COMMAND: lm.RESULT, lm.SETTING_GET: lm.SETTING_VALUE,
            lm.SETTING_SET: lm.SETTING_VALUE, lm.LOG_REQUEST: lm.LOG_DATA}
@@ -310,6 +310,13 @@ class EvseLink(LinkRequests):
         t = Telemetry.from_fields(f, int(self.clock() * 1000))
         old, self.telemetry = self.telemetry, t
         self.stats["telemetry"] += 1
+        if (t.has("failsafe") and self._hello_done
+                and (self._after_hello_task is None or self._after_hello_task.done())):
+            # LINK.md §5.3: the firmware heard nothing for its link_timeout_ms (this process
+            # stalled) while this side kept the link: it leaves failsafe once it hears the
+            # limits again, so they go again as after a HELLO
+            self.stats["failsafe_resends"] += 1
+            self._after_hello_task = asyncio.create_task(self._resend_requests())
         if old != t:
             self._emit("telemetry", t, old)
 

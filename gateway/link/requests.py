@@ -186,6 +186,15 @@ class LinkRequests:
         return await self._ask(lm.COMMAND, lambda: {"command": command, "arg": arg}, tag=tag,
                                timeout_s=timeout_s)
 
+    def command_unanswered(self, command, arg=0):
+        """COMMAND with tag 0: no answer, never resent (LINK.md §5.4). For CMD_RESET, whose
+        RESULT a rebooting firmware may never get out (its UART buffer is lost): a resend
+        after its next HELLO would reboot it again. True when handed to the transport; the
+        firmware's EV_BOOT record shows it arrived."""
+        if not self.online:
+            return False
+        return self._send(lm.COMMAND, {"command": command, "arg": arg}, 0)
+
     async def setting_get(self, key, timeout_s=None):
         """SETTING_GET -> SettingValue(status, key, value)."""
         return await self._ask(lm.SETTING_GET, lambda: {"key": key}, timeout_s=timeout_s)

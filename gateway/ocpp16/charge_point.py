@@ -2,10 +2,10 @@
 CSMS-initiated actions routed to the version-neutral Station (gateway/station.py).
 
 Handlers answer at once; what reaches the firmware runs after the answer (`@after`), so the
-receive loop is never held by a link request."""
+receive loop is never held by a link request (UnlockConnector excepted: its answer is the
+firmware's). TriggerMessage: gateway/ocpp16/trigger.py; DataTransfer: gateway/ocpp16/vendor.py."""
 
 import logging
-from datetime import UTC, datetime
 
 from ocpp.exceptions import (
     FormationViolationError,
@@ -14,7 +14,7 @@ from ocpp.exceptions import (
 )
 from ocpp.exceptions import NotImplementedError as OcppNotImplementedError
 from ocpp.routing import after, on
-from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import (
     Action,
     AvailabilityStatus,
@@ -22,28 +22,27 @@ from ocpp.v16.enums import (
     RemoteStartStopStatus,
     ResetStatus,
     ResetType,
+    UnlockStatus,
 )
 
 from gateway.ocpp16.configuration import ConfigurationHandlers
+from gateway.ocpp16.pdus import iso, status_call  # noqa: F401 (imported from here too)
 from gateway.ocpp16.smart import SmartChargingHandlers
+from gateway.ocpp16.trigger import TriggerMessageHandlers
+from gateway.ocpp16.vendor import DataTransferHandlers
 
 log = logging.getLogger(__name__)
 
 _ACTIONS_16 = frozenset(a.value for a in Action)
 
 
-def iso(unix_s):
-    """OCPP 1.6 dateTime (UTC, RFC 3339)."""
-    return datetime.fromtimestamp(unix_s, UTC).isoformat().replace("+00:00", "Z")
+# Station.unlock() -> UnlockConnector.conf status (§5.18)
+UNLOCK_STATUS = {"unlocked": UnlockStatus.unlocked, "failed": UnlockStatus.unlock_failed,
+                 "not_supported": UnlockStatus.not_supported}
 
 
-def status_call(connector_id, st, unix_s):
-    return call.StatusNotification(
-        connector_id=connector_id, error_code=st.error_code, status=st.status,
-        timestamp=iso(unix_s), info=st.info, vendor_error_code=st.vendor_error_code)
-
-
-class StationChargePoint(ConfigurationHandlers, SmartChargingHandlers, ChargePoint):
+class StationChargePoint(ConfigurationHandlers, SmartChargingHandlers, TriggerMessageHandlers,
+                         DataTransferHandlers, ChargePoint):
     def __init__(self, station_id, connection, station, response_timeout=10):
         super().__init__(station_id, connection, response_timeout=response_timeout)
         self.station = station
@@ -78,14 +77,28 @@ class StationChargePoint(ConfigurationHandlers, SmartChargingHandlers, ChargePoi
     def on_remote_start(self, id_tag, connector_id=None, charging_profile=None):
         cid = self._connector(connector_id)
         ok = cid is not None and self.station.can_remote_start(cid)
+        if ok and charging_profile is not None:  # §5.11: a TxProfile, else Rejected (TC_060)
+            ok = self.station.smart.remote_start_profile(cid, charging_profile)[1] is None
         return call_result.RemoteStartTransaction(
             status=RemoteStartStopStatus.accepted if ok else RemoteStartStopStatus.rejected)
 
     @after(Action.remote_start_transaction)
     async def after_remote_start(self, id_tag, connector_id=None, charging_profile=None):
         cid = self._connector(connector_id)
-        if cid is not None and self.station.can_remote_start(cid):
+        if cid is None or not self.station.can_remote_start(cid):
+            return
+        smart = self.station.smart
+        # §5.11: the profile is the transaction's (TC_059); installed and pushed before the
+        # firmware is told to start, so the first offer already follows it
+        if charging_profile is not None and smart.install_remote_start(cid, charging_profile):
+            return  # refused now (logged): no start without its profile
+        try:
+            if charging_profile is not None:
+                await smart.recompute()
             await self.station.remote_start(cid, id_tag)
+        finally:
+            if charging_profile is not None:
+                smart.remote_start_made(cid)
 
     @on(Action.remote_stop_transaction)
     def on_remote_stop(self, transaction_id):
@@ -107,8 +120,23 @@ class StationChargePoint(ConfigurationHandlers, SmartChargingHandlers, ChargePoi
 
     @after(Action.reset)
     async def after_reset(self, type):
-        log.info("Reset %s: CMD_RESET to every EVSE", type)
+        log.info("Reset %s: CMD_RESET to every EVSE, then the OCPP side boots again", type)
         await self.station.reset(hard=type == ResetType.hard)
+        # §5.14: the Charge Point reboots, so it registers again: the connection is closed
+        # (once no call of ours waits for its answer) and the client's next one starts with
+        # a BootNotification (TC_013, TC_014)
+        async with self._call_lock:
+            await self._connection.close()
+
+    # --- UnlockConnector -----------------------------------------------------------------
+
+    @on(Action.unlock_connector)
+    async def on_unlock_connector(self, connector_id):
+        """§5.18: NotSupported for an unknown connector (TC_031) or a socket without a lock
+        (the firmware's HELLO has no CAP_LOCK: at once); else the answer waits for the
+        firmware's RESULT of CMD_UNLOCK, after the transaction is stopped (UnlockCommand)."""
+        result = await self.station.unlock(int(connector_id))
+        return call_result.UnlockConnector(status=UNLOCK_STATUS[result])
 
     def _availability_ok(self, connector_id):
         cid = int(connector_id)

@@ -4,12 +4,16 @@ CSMS_URL/STATION_ID, kept up with backoff. Per connection: BootNotification unti
 every connector, Heartbeat at the interval, StatusNotification on every change, and the
 durable outbound queue sent in order (tx_start -> Authorize + StartTransaction, tx_stop ->
 StopTransaction, meter_values -> MeterValues with the transactionId), each message until the
-CSMS answered it. The configuration keys (gateway/config16.py) and the MeterValues sampler
+CSMS answered it, with its send state stored around the write so that a kill -9 at any
+moment is resolved at the next start (`_recover`, docs/ocpp.md "Exactly once and kill -9").
+The configuration keys (gateway/config16.py) and the MeterValues sampler
 (gateway/ocpp16/meter_values.py) live as long as the client, across connections."""
 
 import asyncio
+import json
 import logging
 import time
+import uuid
 
 import websockets
 from ocpp.exceptions import OCPPError
@@ -21,16 +25,55 @@ from gateway.link import Backoff
 from gateway.ocpp16.charge_point import StationChargePoint, iso, status_call
 from gateway.ocpp16.configuration import feature_profiles
 from gateway.ocpp16.meter_values import MeterSampler
+from gateway.ocpp16.vendor import send_notice
 from gateway.station import ConnectorStatus
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RETRY_S = 10  # a Pending / Rejected answer with interval 0
 
+# Queued messages whose CSMS answer carries nothing the station needs: one whose frame was
+# written to a healthy connection before a kill counts as delivered. A StartTransaction's
+# answer carries the transactionId: one in that state is kept if its answer had arrived
+# (the answer mark), else it has to go again.
+DELIVERED_WHEN_WRITTEN = frozenset(("tx_stop", "meter_values"))
+
 
 def _begin_key(connector_id, key):
     """Store metadata: [meterStart, unix s] of a started transaction (transactionData)."""
     return "txbegin:%d:%d" % (connector_id, key)
+
+
+class QueueChargePoint(StationChargePoint):
+    """StationChargePoint that tells the durable queue the moment a queued message's frame
+    is in the socket (`written_hooks`: unique id -> fn()) and the moment its answer arrived,
+    before the library validates it (`answer_hooks`: unique id -> fn(payload))."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.written_hooks = {}
+        self.answer_hooks = {}
+
+    async def route_message(self, raw_msg):
+        if self.answer_hooks:
+            try:
+                msg = json.loads(raw_msg)
+            except ValueError:
+                msg = None
+            if isinstance(msg, list) and len(msg) == 3 and msg[0] == 3:  # CALLRESULT
+                hook = self.answer_hooks.pop(msg[1], None)
+                if hook is not None:
+                    hook(msg[2])
+        await super().route_message(raw_msg)
+
+    async def _send(self, message):
+        await super()._send(message)
+        if self.written_hooks:
+            hook = self.written_hooks.pop(json.loads(message)[1], None)
+            transport = getattr(self._connection, "transport", None)
+            if hook is not None and (transport is None
+                                     or transport.get_write_buffer_size() == 0):
+                hook()  # else part of it is still in this process: not written
 
 
 class Ocpp16Client:
@@ -63,6 +106,7 @@ class Ocpp16Client:
     async def run(self):
         """Forever: connect, serve, reconnect after the backoff (MeterValues are sampled
         all along)."""
+        await self._recover()
         sampler = asyncio.create_task(self.sampler.run())
         try:
             await self._connect_forever()
@@ -84,13 +128,18 @@ class Ocpp16Client:
                 log.warning("CSMS refused a station message: %s", e)
             finally:
                 self.cp, self.accepted = None, False
+            # the connection is gone (not this process): an unanswered message goes again
+            store = self.station.store
+            if await store.aio(store.abandon_sends):
+                log.info("the message being sent had no answer: it goes again")
             delay = self.backoff.next()
             log.info("reconnecting in %.1f s", delay)
             await asyncio.sleep(delay)
 
     async def _serve(self, ws):
-        cp = StationChargePoint(self.station_id, ws, self.station)
+        cp = QueueChargePoint(self.station_id, ws, self.station)
         cp.config = self.config
+        cp.boot_notification = self._boot_notification  # TriggerMessage BootNotification
         self.cp = cp
         receiver = asyncio.create_task(cp.start())
         worker = asyncio.create_task(self._session(cp))
@@ -109,11 +158,14 @@ class Ocpp16Client:
         self._status_event.set()
         await asyncio.gather(self._heartbeats(cp), self._statuses(cp), self._sender(cp))
 
+    def _boot_notification(self):
+        return call.BootNotification(charge_point_model=self.model,
+                                     charge_point_vendor=self.vendor,
+                                     firmware_version=self.firmware_version)
+
     async def _boot(self, cp):
         while True:
-            r = await cp.call(call.BootNotification(
-                charge_point_model=self.model, charge_point_vendor=self.vendor,
-                firmware_version=self.firmware_version), suppress=False)
+            r = await cp.call(self._boot_notification(), suppress=False)
             interval = int(r.interval)  # may arrive as Decimal (DESIGN §8)
             log.info("BootNotification: %s, interval %d s", r.status, interval)
             if r.status == RegistrationStatus.accepted:
@@ -149,6 +201,33 @@ class Ocpp16Client:
 
     # --- the durable queue ---------------------------------------------------------------
 
+    async def _recover(self):
+        """At start: a message a killed (or stopped) gateway left between begin_send and
+        its outcome. Written to the socket: a MeterValues or StopTransaction counts as
+        delivered; a StartTransaction whose answer had arrived is kept with its
+        transactionId, one without goes again (the CSMS may now hold a transaction that is
+        never stopped: OCPP 1.6 cannot tell). Not written: it goes again (it may have left
+        in the instant before the mark; then the CSMS sees it twice)."""
+        store = self.station.store
+        for m in await store.aio(store.in_flight):
+            tx_id = (m.answer or {}).get("transactionId")
+            if m.written and m.action in DELIVERED_WHEN_WRITTEN:
+                await store.aio(store.complete, m.id, None,
+                                "written before a restart, no answer: taken as delivered")
+                what = "taken as delivered"
+            elif m.action == "tx_start" and isinstance(tx_id, int):
+                await store.aio(store.complete, m.id, self._started(m, tx_id),
+                                "answered before a restart")
+                self.station.transactions_changed()
+                what = "answered: transaction %d kept" % tx_id
+            elif m.written:
+                what = "sent again: the CSMS may hold a transaction for it that never stops"
+            else:
+                what = "sent again: if its frame had left, the CSMS sees it twice"
+            log.warning("queue recovery: %s %d was in flight (written %d): %s",
+                        m.action, m.id, int(m.written), what)
+        await store.aio(store.abandon_sends)
+
     async def _sender(self, cp):
         store = self.station.store
         while True:
@@ -159,58 +238,80 @@ class Ocpp16Client:
                     await self.station.queue_changed.wait()
                 continue
             m = msgs[0]
-            attempts = await store.aio(store.record_attempt, m.id)
+            await store.aio(store.begin_send, m.id)
             try:
-                sent = await self._send_queued(cp, m)
+                done, meta = await self._send_queued(cp, m)
             except OCPPError as e:  # the CSMS refused it: retry, then give it up
-                log.warning("%s %d refused (%d): %s", m.action, m.id, attempts, e)
-                if attempts >= self.config.number("TransactionMessageAttempts"):
+                refusals = await store.aio(store.refused, m.id)
+                log.warning("%s %d refused (%d): %s", m.action, m.id, refusals, e)
+                if refusals >= self.config.number("TransactionMessageAttempts"):
                     await store.aio(store.discard, m.id, "CallError: %s" % e)
+                    log.warning("%s %d discarded after %d attempts", m.action, m.id, refusals)
                 else:
                     await asyncio.sleep(
-                        self.config.number("TransactionMessageRetryInterval") * attempts)
+                        self.config.number("TransactionMessageRetryInterval") * refusals)
                 continue
-            if sent:
-                await store.aio(store.mark_sent, m.id)
+            if done:
+                await store.aio(store.complete, m.id, meta)
+                if meta:
+                    self.station.transactions_changed()
+
+    async def _call_tracked(self, cp, m, payload, keep_answer=False):
+        """cp.call for a queued message, its frame marked written the moment it is (and
+        its answer marked the moment it arrives: keep_answer)."""
+        uid = str(uuid.uuid4())
+        store = self.station.store
+        cp.written_hooks[uid] = lambda: store.mark_written(m.id)
+        if keep_answer:
+            cp.answer_hooks[uid] = lambda answer: store.mark_answered(m.id, answer)
+        try:
+            return await cp.call(payload, suppress=False, unique_id=uid)
+        finally:
+            cp.written_hooks.pop(uid, None)
+            cp.answer_hooks.pop(uid, None)
+
+    def _started(self, m, tx_id):
+        """The metadata the transactionId of a tx_start sets (committed with complete)."""
+        p = m.payload
+        meta = self.station.transaction_meta(p["connector_id"], p["key"], tx_id)
+        meta[_begin_key(p["connector_id"], p["key"])] = [int(p["meter_start_wh"]),
+                                                         p["unix_s"]]
+        return meta
 
     async def _send_queued(self, cp, m):
+        """-> (answered, meta to commit with it); (False, None) when it was discarded."""
+        store = self.station.store
         p = m.payload
         cid = p["connector_id"]
         if m.action == "tx_start":
             if m.attempts == 0:  # first try: authorise the idTag (the result is logged)
                 a = await cp.call(call.Authorize(id_tag=p["id_tag"]), suppress=False)
                 log.info("Authorize %s: %s", p["id_tag"], a.id_tag_info.get("status"))
-            r = await cp.call(call.StartTransaction(
+            r = await self._call_tracked(cp, m, call.StartTransaction(
                 connector_id=cid, id_tag=p["id_tag"], meter_start=int(p["meter_start_wh"]),
-                timestamp=iso(p["unix_s"])), suppress=False)
+                timestamp=iso(p["unix_s"])), keep_answer=True)
             tx_id = int(r.transaction_id)
-            await self.station.store.aio(self.station.set_transaction_id, cid, p["key"], tx_id)
-            await self.station.store.aio(self.station.store.set_meta, _begin_key(cid, p["key"]),
-                                         [int(p["meter_start_wh"]), p["unix_s"]])
             log.info("StartTransaction connector %d: transaction %d (%s)", cid, tx_id,
                      r.id_tag_info.get("status"))
-        elif m.action == "tx_stop":
-            tx_id = self.station.transaction_id(cid, p["key"])
-            if tx_id is None:
-                await self.station.store.aio(self.station.store.discard, m.id,
-                                             "no transactionId for its StartTransaction")
-                return False
-            await cp.call(call.StopTransaction(
+            return True, self._started(m, tx_id)
+        if m.action == "notice":  # what the firmware decided: DataTransfer (vendor.py)
+            return await send_notice(cp, p), None
+        if m.action not in ("tx_stop", "meter_values"):
+            await store.aio(store.discard, m.id, "unknown action")
+            return False, None
+        tx_id = self.station.transaction_id(cid, p["key"])
+        if tx_id is None:
+            await store.aio(store.discard, m.id, "no transactionId for its StartTransaction")
+            return False, None
+        if m.action == "tx_stop":
+            await self._call_tracked(cp, m, call.StopTransaction(
                 meter_stop=int(p["meter_stop_wh"]), timestamp=iso(p["unix_s"]),
                 transaction_id=tx_id, reason=p["reason"], id_tag=p["id_tag"],
-                transaction_data=self._stop_txn_data(p)), suppress=False)
-        elif m.action == "meter_values":
-            tx_id = self.station.transaction_id(cid, p["key"])
-            if tx_id is None:
-                await self.station.store.aio(self.station.store.discard, m.id,
-                                             "no transactionId for its StartTransaction")
-                return False
-            await cp.call(call.MeterValues(connector_id=cid, meter_value=p["meter_value"],
-                                           transaction_id=tx_id), suppress=False)
+                transaction_data=self._stop_txn_data(p)))
         else:
-            await self.station.store.aio(self.station.store.discard, m.id, "unknown action")
-            return False
-        return True
+            await self._call_tracked(cp, m, call.MeterValues(
+                connector_id=cid, meter_value=p["meter_value"], transaction_id=tx_id))
+        return True, None
 
     def _stop_txn_data(self, p):
         """StopTransaction transactionData (StopTxnSampledData): the import register at the

@@ -20,8 +20,12 @@ class ConfigurationHandlers:
         return call_result.ChangeConfiguration(status=self.config.change(key, value))
 
 
+# feature profile -> the action whose handler means it is built (1.6 §3.2)
+PROFILE_ACTIONS = (("SmartCharging", "SetChargingProfile"), ("RemoteTrigger", "TriggerMessage"))
+
+
 def feature_profiles(cp_class):
-    """SupportedFeatureProfiles of a ChargePoint class: Core, and SmartCharging once it
-    handles SetChargingProfile."""
+    """SupportedFeatureProfiles of a ChargePoint class: Core, and each profile of
+    PROFILE_ACTIONS whose action it handles."""
     actions = {getattr(getattr(cp_class, n, None), "_on_action", None) for n in dir(cp_class)}
-    return ("Core", "SmartCharging") if "SetChargingProfile" in actions else ("Core",)
+    return ("Core",) + tuple(p for p, action in PROFILE_ACTIONS if action in actions)

@@ -4,7 +4,8 @@ MeterValuesAlignedData).
 
 - `sampled_values(t, measurands, context, phases)`: the SampledValue list of one TELEMETRY;
   meter measurands are left out while the firmware flags the meter stale (or it has no
-  reading), Current.Offered and SoC (the EV's) stay.
+  reading), Current.Offered and SoC (the EV's) stay. The SoC is the station's
+  (gateway/ev_soc.py: the firmware's, else one an energy manager gave within its age limit).
 - `MeterSampler`: runs for the gateway's life (also while the CSMS is unreachable). During a
   transaction, every MeterValueSampleInterval s from its start, a "meter_values" message goes
   into the durable queue with the session key (the client adds the transactionId when it
@@ -15,10 +16,11 @@ MeterValuesAlignedData).
 Values are integer arithmetic to decimal strings (mA -> "16.000" A)."""
 
 import asyncio
+import dataclasses
 import logging
 import time
 
-from gateway.ocpp16.charge_point import iso
+from gateway.ocpp16.pdus import iso
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +102,12 @@ class MeterSampler:
     def _meter_value(self, cid, measurands, context, now):
         ln = self.station.links[cid]
         t = ln.telemetry
-        if t is None or not ln.online or not measurands:
-            return None
+        if t is None or not self.station.records_synced(cid) or not measurands:
+            return None  # offline, or its records not caught up yet (station.py)
         phases = ln.peer.phases if ln.peer is not None and 1 <= ln.peer.phases <= 3 else 3
+        soc = self.station.ev_soc.percent(cid, t)  # AG-07: the firmware's, or one given
+        if soc != t.soc_percent:
+            t = dataclasses.replace(t, soc_percent=soc)
         values = sampled_values(t, measurands, context, phases)
         return {"timestamp": iso(int(now)), "sampled_value": values} if values else None
 

@@ -15,12 +15,19 @@ Site sharing policy, in per-phase mA at each instant (`share_at`):
    (paused, never an illegal offer under 6 A).
 3. Idle EVSEs get `idle_reserve_ma` each (0 by default) if it fits.
 4. What is left is shared equally between the charging EVSEs, never above an
-   EVSE's own composite nor its hardware rating;
-   the mA that do not divide go to the first in order.
+   EVSE's own composite nor its hardware rating; shares are whole `step_ma`
+   blocks (the firmware's current_step_ma, AG-10: it would round a finer share
+   down anyway), quantised down, and the blocks that do not divide go to the
+   first in order.
 5. Anything still left goes to the idle EVSEs the same way (6 A minimum first,
    then equal shares), so an idle EVSE can start at once, even offline.
 The shares of all EVSEs never add up to more than the station limit. Currents
 on different phases are counted as if on the same phase (conservative).
+
+`raises(old, new, from_s)` says whether a new schedule lets an EVSE offer more
+than the one it holds: the gateway pushes the lowering schedules first and the
+raising ones only once those were taken, so the sum of the offers stays under
+the station limit while the shares move (charging.py).
 """
 
 import dataclasses
@@ -131,24 +138,30 @@ class SiteEvse:
     since_s: int = 0  # start of its transaction: earlier ones keep charging first
 
 
-def share_at(limit_ma, caps, min_ma=MIN_CHARGE_MA, idle_reserve_ma=0):
+def share_at(limit_ma, caps, min_ma=MIN_CHARGE_MA, idle_reserve_ma=0, step_ma=1):
     """The policy of this module's docstring at one instant. caps: [(SiteEvse,
     own limit mA or None)]. Returns evse_id -> mA (or None when limit_ma is None
-    and the EVSE's own composite is unconstrained)."""
+    and the EVSE's own composite is unconstrained). With a limit, every share is
+    a multiple of step_ma (quantised down); the minimum is min_ma rounded up to
+    whole steps."""
     if limit_ma is None:
         return {e.evse_id: cap for e, cap in caps}
+    if step_ma < 1:
+        raise ValueError("step_ma must be >= 1, got %r" % (step_ma,))
+    # the whole policy in units of step_ma: a share is never a fraction of a step
     cap = {}
     for e, c in caps:
-        cap[e.evse_id] = min(x for x in (c, e.max_current_ma, limit_ma) if x is not None)
+        cap[e.evse_id] = min(x for x in (c, e.max_current_ma, limit_ma) if x is not None) // step_ma
+    min_u = -(-min_ma // step_ma)
     out = {e.evse_id: 0 for e, _ in caps}
-    left = [limit_ma]
+    left = [limit_ma // step_ma]
 
     def grant_minimum(ids):
         got = []
         for i in ids:
-            if cap[i] >= min_ma and left[0] >= min_ma:
-                out[i] = min_ma
-                left[0] -= min_ma
+            if cap[i] >= min_u and left[0] >= min_u:
+                out[i] = min_u
+                left[0] -= min_u
                 got.append(i)
         return got
 
@@ -174,17 +187,17 @@ def share_at(limit_ma, caps, min_ma=MIN_CHARGE_MA, idle_reserve_ma=0):
     charging = grant_minimum(actives)
     reserved = []
     for i in idle:
-        r = min(idle_reserve_ma, cap[i])
-        if r >= min_ma and left[0] >= r:
+        r = min(idle_reserve_ma // step_ma, cap[i])
+        if r >= min_u and left[0] >= r:
             out[i] = r
             left[0] -= r
             reserved.append(i)
     fill(charging)
     fill(reserved + grant_minimum([i for i in idle if i not in reserved]))
-    return out
+    return {i: v * step_ma for i, v in out.items()}
 
 
-def share_site(station_periods, evses, min_ma=MIN_CHARGE_MA, idle_reserve_ma=0):
+def share_site(station_periods, evses, min_ma=MIN_CHARGE_MA, idle_reserve_ma=0, step_ma=1):
     """Piecewise share_at over time: station_periods [(offset, mA or None)] (the
     station-wide limit), evses [SiteEvse] on the same start. Returns evse_id ->
     [(offset, mA or None)]."""
@@ -193,7 +206,8 @@ def share_site(station_periods, evses, min_ma=MIN_CHARGE_MA, idle_reserve_ma=0):
     out = {e.evse_id: [] for e in evses}
     for t in times:
         shares = share_at(_value_at(station_periods, t),
-                          [(e, _value_at(e.periods, t)) for e in evses], min_ma, idle_reserve_ma)
+                          [(e, _value_at(e.periods, t)) for e in evses], min_ma, idle_reserve_ma,
+                          step_ma)
         for i, v in shares.items():
             out[i].append((t, v))
     return {i: _merge(p) for i, p in out.items()}
@@ -213,16 +227,17 @@ class EvseInfo:
 class Plan:
     schedules: dict  # evse_id -> LinkSchedule to push (SCHEDULE is idempotent: latest wins)
     next_recompute_s: int  # recompute (and push what changed) at this instant at the latest
+    site_limited: bool = False  # a station-wide limit is shared within the horizon
 
 
 def plan(profiles, evses, now_s, horizon_s=DAY_S, voltage_v=230, supply_phases=3,
          max_periods=LINK_MAX_PERIODS, allow_repeat=False, min_ma=MIN_CHARGE_MA,
-         idle_reserve_ma=0):
+         idle_reserve_ma=0, step_ma=1):
     """What to push to every EVSE now: each EVSE's composite (A), the station
-    limit shared by the site policy, mapped to a LinkSchedule. allow_repeat:
-    the firmware takes repeat_s (else a horizon_s schedule whose last period
-    lasts). Call it on every profile, transaction or EVSE change and at
-    next_recompute_s."""
+    limit shared by the site policy (shares in step_ma blocks), mapped to a
+    LinkSchedule. allow_repeat: the firmware takes repeat_s (else a horizon_s
+    schedule whose last period lasts). Call it on every profile, transaction or
+    EVSE change and at next_recompute_s."""
     profiles = list(profiles)
     since, repeat = periodicity(profiles, 0, now_s)
     for e in evses:
@@ -241,10 +256,40 @@ def plan(profiles, evses, now_s, horizon_s=DAY_S, voltage_v=230, supply_phases=3
         start = e.transaction.start_s if e.transaction is not None else 0
         site.append(SiteEvse(e.evse_id, tuple(ma_periods(c)), e.transaction is not None,
                              e.max_current_ma, start))
-    shared = share_site(ma_periods(station), site, min_ma, idle_reserve_ma)
+    station_ma = ma_periods(station)
+    shared = share_site(station_ma, site, min_ma, idle_reserve_ma, step_ma)
     schedules = {}
     for e in evses:
         schedules[e.evse_id] = link_schedule(now_s, shared[e.evse_id], horizon_s, max_periods,
                                              use_repeat, e.max_current_ma)
     changes = [s.next_change_s for s in schedules.values() if s.next_change_s is not None]
-    return Plan(schedules, min(changes + [now_s + horizon_s]))
+    return Plan(schedules, min(changes + [now_s + horizon_s]),
+                any(v is not None for _, v in station_ma))
+
+
+# --- the order of the pushes ------------------------------------------------------------
+
+def _instants(s, from_s, end_s):
+    """Instants in [from_s, end_s) at which what `s` offers may change."""
+    out = set()
+    if s.repeat_s:
+        k = max(0, (from_s - s.start_unix_s) // s.repeat_s)
+        while s.start_unix_s + k * s.repeat_s < end_s:
+            out.update(s.start_unix_s + k * s.repeat_s + off for off, _ in s.periods)
+            k += 1
+    else:
+        out.update(s.start_unix_s + off for off, _ in s.periods)
+    if s.duration_s:
+        out.add(s.start_unix_s + s.duration_s)
+    return {t for t in out if from_s <= t < end_s}
+
+
+def raises(old, new, from_s, horizon_s=DAY_S):
+    """True when `new` lets the firmware offer more than `old` (the schedule it
+    holds; None: unknown) at some instant from from_s on, over horizon_s (a whole
+    repeat of either at least). LIMIT_NONE counts as more than any limit."""
+    if old is None:
+        return True
+    end_s = from_s + max(horizon_s, old.repeat_s, new.repeat_s)
+    times = {from_s} | _instants(old, from_s, end_s) | _instants(new, from_s, end_s)
+    return any(new.limit_ma_at(t) > old.limit_ma_at(t) for t in times)

@@ -26,13 +26,24 @@ def sim():
 
 
 @pytest.fixture
+def sim2():
+    """A second emulated charger: EVSE 2 of a two-EVSE station (start_gateway(csms, [sim,
+    sim2]))."""
+    s = Sim(("--evse-id", "2"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture
 def start_gateway(tmp_path):
     """start_gateway(csms, sim, config=None) -> Gateway; stopped after the test (its log
-    is printed when the test failed)."""
+    is printed when the test failed). sim: anything with a link_url (a Sim, a LinkRelay),
+    or a list of them, one EVSE each in order."""
     started = []
 
     def start(csms, sim, config=None):
-        g = Gateway(csms.url, [sim.link_url], tmp_path / "state", config=config)
+        sims = sim if isinstance(sim, (list, tuple)) else [sim]
+        g = Gateway(csms.url, [s.link_url for s in sims], tmp_path / "state", config=config)
         started.append(g)
         return g
 

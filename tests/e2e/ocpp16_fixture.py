@@ -9,11 +9,15 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SIM_SETTINGS = ("random_delay_max_s=0", "telemetry_interval_s=1", "pwm_min_interval_ms=0")
+# no_charge_windows=[]: the gateway syncs the real time, and the firmware's default UK-10
+# windows (weekdays 08-11, 16-22 UK time) would otherwise hold charges at those hours
+SIM_SETTINGS = ("random_delay_max_s=0", "telemetry_interval_s=1", "pwm_min_interval_ms=0",
+                "no_charge_windows=[]")
 
 
 def read_lines(proc, prefixes, timeout_s):
@@ -45,10 +49,11 @@ def _stop(proc):
 
 
 class Sim:
-    """python -m sim_hardware on free loopback ports; extra_args e.g. ("--meter", "SDM630")."""
+    """python -m sim_hardware on free loopback ports; extra_args e.g. ("--meter", "SDM630");
+    link e.g. "mqtt://USER:PASS@127.0.0.1:PORT/PREFIX" with ("--evse-id", "2")."""
 
-    def __init__(self, extra_args=()):
-        args = [sys.executable, "-m", "sim_hardware", "--link", "socket://127.0.0.1:0",
+    def __init__(self, extra_args=(), link="socket://127.0.0.1:0"):
+        args = [sys.executable, "-m", "sim_hardware", "--link", link,
                 "--control", "127.0.0.1:0"]
         for s in SIM_SETTINGS:
             args += ["--setting", s]
@@ -90,9 +95,10 @@ class Sim:
 class Gateway:
     """python -m gateway against the test CSMS and the sim's link."""
 
-    def __init__(self, csms_url, links, state_dir, station_id="CS001", config=None):
+    def __init__(self, csms_url, links, state_dir, station_id="CS001", config=None,
+                 extra_args=()):
         args = [sys.executable, "-m", "gateway", "--csms", csms_url, "--station-id", station_id,
-                "--ocpp", "1.6", "--state-dir", str(state_dir)]
+                "--ocpp", "1.6", "--state-dir", str(state_dir), *extra_args]
         for url in links:
             args += ["--evse", url]
         if config is not None:
@@ -112,3 +118,74 @@ class Gateway:
 
     def log_text(self):
         return self.log.read_text()
+
+
+class LinkRelay:
+    """A TCP relay on a free loopback port in front of a sim's socket:// link: give the
+    gateway `link_url`. cut() closes both sides and refuses new connections (the link cable
+    pulled: the gateway sees its link go down); restore() listens again on the same port."""
+
+    def __init__(self, target_url):
+        host, _, port = target_url.removeprefix("socket://").rpartition(":")
+        self._target = (host, int(port))
+        self._lock = threading.Lock()
+        self._conns = []
+        self._listener = None
+        self.port = 0
+        self.restore()
+        self.link_url = "socket://127.0.0.1:%d" % self.port
+
+    def restore(self):
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", self.port))
+        ls.listen(1)
+        ls.settimeout(0.2)
+        self.port = ls.getsockname()[1]
+        self._listener = ls
+        threading.Thread(target=self._accept, args=(ls,), daemon=True).start()
+
+    def cut(self):
+        with self._lock:
+            ls, self._listener = self._listener, None
+            conns, self._conns = self._conns, []
+        if ls is not None:
+            ls.close()
+        for c in conns:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+            c.close()
+
+    stop = cut
+
+    def _accept(self, ls):
+        while True:
+            with self._lock:
+                if self._listener is not ls:
+                    return
+            try:
+                down, _ = ls.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                up = socket.create_connection(self._target, timeout=5)
+            except OSError:
+                down.close()
+                continue
+            up.settimeout(None)
+            down.settimeout(None)
+            with self._lock:
+                self._conns += [down, up]
+            for a, b in ((down, up), (up, down)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        with contextlib.suppress(OSError):
+            while data := src.recv(4096):
+                dst.sendall(data)
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)

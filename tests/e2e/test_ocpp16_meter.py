@@ -2,8 +2,6 @@
 and `python -m sim_hardware --meter SDM630` (the firmware polls an emulated MID meter, so the
 TELEMETRY carries real readings), named after the OCTT cases they mirror."""
 
-import time
-
 import pytest
 from ocpp.v16 import call
 from ocpp16_fixture import Sim
@@ -139,21 +137,3 @@ def test_stale_meter_values_are_not_reported(csms, meter_sim, start_gateway):
     meter_sim.control("meter_fault", kind="clear")
     back = csms.wait_for("MeterValues", timeout_s=15, count=n + 1, where=fresh)
     assert back["transactionId"] == 1
-
-
-def test_connection_timeout_lapses_a_remote_start(csms, meter_sim, start_gateway):
-    """ConnectionTimeOut (ChangeConfiguration to 1 s): a RemoteStartTransaction with nothing
-    plugged in lapses when no cable comes within it; a later plug-in waits in Preparing (no
-    free vend) and starts no transaction."""
-    start_gateway(csms, meter_sim, config={"free_vend_id_tag": None})
-    csms.wait_status(1, "Available")
-    assert csms.request(call.ChangeConfiguration(key="ConnectionTimeOut",
-                                                 value="1")).status == "Accepted"
-    r = csms.request(call.RemoteStartTransaction(id_tag="TAG-7", connector_id=1))
-    assert r.status == "Accepted"
-    time.sleep(2)
-    meter_sim.control("plug", state="B", pp_ohms=220)
-    csms.wait_status(1, "Preparing")
-    meter_sim.wait(lambda s: s["owner_paused"], 5, "the firmware to hold the charge")
-    time.sleep(1)
-    assert csms.calls("StartTransaction") == []

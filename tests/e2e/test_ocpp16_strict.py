@@ -224,16 +224,17 @@ def test_gateway_passes_the_strict_ocpp_rpc_csms(strict, meter_sim, start_gatewa
     stop2 = strict.wait_for("StopTransaction", count=2)
     assert stop2["transactionId"] == 2 and stop2["reason"] == "Remote"
 
-    # TC_013 hard reset reaches the firmware
+    # TC_013 hard reset reaches the firmware, and the station registers again (§5.14)
     resets = sim.status()["resets"]
     assert strict.request("Reset", {"type": "Hard"}) == {"status": "Accepted"}
     sim.wait(lambda s: s["resets"] > resets, 10, "the firmware to reboot")
+    strict.wait_for("BootNotification", count=2, timeout_s=15)
 
     gateway.stop()
     strict.wait_event(lambda e: e["event"] == "disconnected", 5, "the station to leave")
     assert strict.of("validation_error") == [], strict.of("validation_error")
     assert strict.of("bad_message") == [], strict.of("bad_message")
-    assert len(strict.of("connected")) == 1
+    assert len(strict.of("connected")) == 2  # the reset's new connection
     seen = set(strict.actions())
     assert seen >= {"BootNotification", "Heartbeat", "StatusNotification", "Authorize",
                     "StartTransaction", "MeterValues", "StopTransaction"}, seen
@@ -271,3 +272,48 @@ def test_strict_csms_rejects_schema_invalid_messages(strict):
     errors = strict.of("validation_error")
     assert [(e["dir"], e["kind"], e["method"]) for e in errors] == [
         ("in", "call", "BootNotification"), ("in", "call", "StatusNotification")]
+
+
+def test_strict_trigger_message_unlock_connector_data_transfer(strict, sim, start_gateway):
+    """The flows of test_ocpp16_octt_core.py against the strict ocpp-rpc CSMS: TC_054
+    TriggerMessage of all six messages (each Accepted, then the message), TC_055 (an unknown
+    connector Rejected, MeterValues of connector 0 NotImplemented), UnlockConnector
+    NotSupported (no lock, TC_017_2; unknown connector, TC_031), TC_062 DataTransfer to the
+    station (UnknownVendorId, our GetEvseState) and from it (ManualOverride, AG-12: the
+    owner's button); zero validation errors either way, no CallError."""
+    start_gateway(strict, sim)
+    strict.wait_status(1, "Available")
+    for message in ("BootNotification", "Heartbeat", "StatusNotification", "MeterValues",
+                    "DiagnosticsStatusNotification", "FirmwareStatusNotification"):
+        params = {"requestedMessage": message}
+        if message == "MeterValues":
+            params["connectorId"] = 1
+        assert strict.request("TriggerMessage", params) == {"status": "Accepted"}, message
+    strict.wait_for("BootNotification", count=2)
+    strict.wait_for("DiagnosticsStatusNotification")
+    strict.wait_for("FirmwareStatusNotification")
+    strict.wait_for("MeterValues")
+    assert strict.request("TriggerMessage", {"requestedMessage": "MeterValues",
+                                             "connectorId": 2}) == {"status": "Rejected"}
+    assert strict.request("TriggerMessage", {"requestedMessage": "MeterValues",
+                                             "connectorId": 0}) == {"status": "NotImplemented"}
+    for cid in (1, 2):
+        assert strict.request("UnlockConnector", {"connectorId": cid}) \
+            == {"status": "NotSupported"}
+    assert strict.request("DataTransfer", {"vendorId": "com.example", "messageId": "x"}) \
+        == {"status": "UnknownVendorId"}
+    r = strict.request("DataTransfer", {"vendorId": "smartevse-ref",
+                                        "messageId": "GetEvseState", "data": '{"connectorId":1}'})
+    assert r["status"] == "Accepted" and json.loads(r["data"])["connectorId"] == 1
+
+    sim.control("plug", state="B", pp_ohms=220)
+    strict.wait_status(1, "Charging")
+    sim.control("press_button", ms=200)
+    dt = strict.wait_for("DataTransfer", where=lambda p: p.get("messageId") == "ManualOverride")
+    assert dt["vendorId"] == "smartevse-ref"
+    assert json.loads(dt["data"])["active"] is True
+
+    assert strict.of("validation_error") == [], strict.of("validation_error")
+    assert strict.of("bad_message") == [], strict.of("bad_message")
+    inbound, outbound = strict.messages("in"), strict.messages("out")
+    assert [m for m in inbound + outbound if m[0] == 4] == []

@@ -40,6 +40,7 @@ TEST_SETTINGS = {
     "pwm_min_interval_ms": 0,  # a new limit shows on the pilot at the next tick
     "link_timeout_ms": 2000,
     "telemetry_interval_s": 1,
+    "no_charge_windows": [],  # the gateway syncs real time: no UK-10 hold at 08-11 / 16-22
     "utc_offset_mode": 0,
 }
 

@@ -6,128 +6,23 @@ framed for it (protocols/LINK.md §6). Every wait is bounded."""
 
 import asyncio
 import contextlib
-import datetime
-import os
-import shutil
-import socket
-import subprocess
 import time
 
 import pytest
+from mosquitto_fixture import start_broker
 from sim_link_fixture import SimCharger, async_wait_for
 
 from gateway.link import Backoff, EvseLink, MqttTransport, make_transport
 from protocols import link_messages as lm
 
-MOSQUITTO = "/usr/sbin/mosquitto"
 PREFIX = "site1"
 GATEWAY = ("gateway", "gw-9f2c7e1d4b3a8c60")
 CHARGER = ("charger", "ch-1b7d3f9a2e6c5d08")
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _make_ca(directory):
-    """A CA and a server certificate for 127.0.0.1 (cryptography, a gateway dependency)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-
-    def cert(subject, issuer, key, sign_key, ca, san=None):
-        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
-             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-             .not_valid_before(now - datetime.timedelta(minutes=5))
-             .not_valid_after(now + datetime.timedelta(days=1))
-             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-        if san:
-            b = b.add_extension(san, critical=False)
-        return b.sign(sign_key, hashes.SHA256())
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "link test CA")])
-    ca = cert(ca_name, ca_name, ca_key, ca_key, True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    import ipaddress
-
-    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-    srv = cert(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]), ca_name,
-               key, ca_key, False, san)
-    pem = serialization.Encoding.PEM
-    (directory / "ca.pem").write_bytes(ca.public_bytes(pem))
-    (directory / "server.pem").write_bytes(srv.public_bytes(pem))
-    (directory / "server.key").write_bytes(key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-
-
-class Broker:
-    def __init__(self, directory):
-        self.dir = directory
-        self.port = _free_port()
-        self.tls_port = _free_port()
-        self.proc = None
-        self.log = directory / "mosquitto.log"
-        _make_ca(directory)
-        passwd = directory / "passwd"
-        passwd.write_text("")
-        for user, pw in (GATEWAY, CHARGER):
-            subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, pw], check=True,
-                           capture_output=True, timeout=10)
-        (directory / "mosquitto.conf").write_text(
-            "user root\npersistence false\nallow_anonymous false\n"
-            "password_file %s\nlog_dest file %s\n"
-            "listener %d 127.0.0.1\n"
-            "listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n"
-            % (passwd, self.log, self.port, self.tls_port, directory / "ca.pem",
-               directory / "server.pem", directory / "server.key"))
-
-    def start(self):
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.dir / "mosquitto.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace")
-                self.proc.stderr.close()
-                pytest.fail("mosquitto exited: %s\n%s" % (err, self._log_tail()))
-            try:
-                socket.create_connection(("127.0.0.1", self.tls_port), 0.2).close()
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        pytest.fail("mosquitto did not listen within 5 s\n" + self._log_tail())
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.proc is not None:
-            self.proc.stderr.close()
-
-    def _log_tail(self):
-        return self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
-
-
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
-    if not os.access(MOSQUITTO, os.X_OK):
-        pytest.fail("mosquitto is not installed at %s: the MQTT link tests need the Debian "
-                    "package 'mosquitto' (apt-get install mosquitto)" % MOSQUITTO)
-    if shutil.which("mosquitto_passwd") is None:
-        pytest.fail("mosquitto_passwd is missing: install the Debian package 'mosquitto'")
-    b = Broker(tmp_path_factory.mktemp("mosquitto"))
-    b.start()
+    b = start_broker(tmp_path_factory.mktemp("mosquitto"), dict((GATEWAY, CHARGER)))
     yield b
     b.stop()
 

@@ -222,7 +222,7 @@ def test_scenario_file_runs_then_exits_0_or_1(tmp_path):
 
 @pytest.mark.parametrize("args, words", [
     (["--time-scale", "0"], "--time-scale"),
-    (["--link", "serial0"], "--link must be socket://HOST:PORT or pty"),
+    (["--link", "serial0"], "--link must be socket://HOST:PORT, pty or mqtt://"),
     (["--link", "socket://127.0.0.1"], "HOST:PORT"),
     (["--control", "nowhere"], "--control must be HOST:PORT"),
     (["--vm", "jython"], "invalid choice"),

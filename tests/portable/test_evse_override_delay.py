@@ -377,8 +377,15 @@ def test_uk10_not_on_saturday_and_local_not_utc():
         assert rig.status()["contactor"] == (0 if blocked else 1), unix_s
 
 
-def test_uk10_windows_off_by_default():
+def test_uk10_default_windows_are_the_regulations():
+    """SI 2021/1467 reg 10(1): pre-set default charging hours outside peak hours; the
+    factory settings hold 08:00-11:00 and 16:00-22:00 on weekdays (the owner may change or
+    remove them, reg 10(2): the tests above and below)."""
     rig = charging_rig({"random_delay_max_s": 0})
+    rig.time_sync(WED + 16 * 3600)
+    rig.run(7000)
+    assert rig.status()["window_blocked"] and rig.status()["contactor"] == 0
+    rig = charging_rig({"random_delay_max_s": 0, "no_charge_windows": []})
     rig.time_sync(WED + 16 * 3600)
     rig.run(7000)
     assert not rig.status()["window_blocked"] and rig.status()["contactor"] == 1

@@ -51,11 +51,15 @@ def test_design_3_2_defaults_of_every_key():
         "max_current_ma": 32000, "site_limit_ma": 32000, "phases": 3,
         "tethered_cable_ma": 0, "failsafe_current_ma": 6000, "link_timeout_ms": 0,
         "random_delay_max_s": 600, "current_step_ma": 1000, "pwm_min_interval_ms": 5000,
-        "no_charge_windows": [], "utc_offset_mode": "uk", "allow_ventilation": 0,
+        "no_charge_windows": [[31, 480, 660], [31, 960, 1320]],  # UK-10: the regulations'
+        "utc_offset_mode": "uk", "allow_ventilation": 0,
         "meter": {"model": "SDM630", "unit_id": 1, "baud": 9600, "parity": "N",
                   "poll_ms": 1000},
         "meter_fault_action": "continue", "meter_fault_limit_ma": 6000,
         "telemetry_interval_s": 10,
+        "pq_voltage_min_mv": 216200, "pq_voltage_max_mv": 253000,
+        "pq_frequency_min_mhz": 49500, "pq_frequency_max_mhz": 50500,
+        "pq_response": "pause", "pq_readings": 3, "pq_hold_s": 30,
     }
     assert sorted(settings.KEYS) == sorted(d.keys())
     assert not _has_float(d)
@@ -66,7 +70,7 @@ def test_defaults_are_fresh_copies():
     d["no_charge_windows"].append([1, 0, 60])
     d["meter"]["baud"] = 19200
     again = settings.defaults()
-    assert again["no_charge_windows"] == []
+    assert again["no_charge_windows"] == [[31, 480, 660], [31, 960, 1320]]
     assert again["meter"]["baud"] == 9600
 
 

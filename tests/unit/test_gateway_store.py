@@ -101,6 +101,100 @@ def test_outbound_fifo_attempts_sent_and_discarded(store):
         store.record_attempt(12345)
 
 
+def test_mark_processed_and_enqueue_set_meta_in_their_transaction(store):
+    """docs/ocpp.md: the session state a record changes commits with its messages (a kill
+    between the two would lose a StopTransaction); a function value is applied inside."""
+    store.set_meta("n", 1)
+    r = store.commit_record(1, 0, 1, lm.EVENT, ev(1, lm.EV_SESSION_STOP))
+    store.mark_processed(r.id, [("tx_stop", {})], {"session:1": None,
+                                                   "n": lambda old: old + 1})
+    assert store.get_meta("session:1", "gone") is None and store.get_meta("n") == 2
+    assert store.mark_processed(r.id, [], {"n": lambda old: old + 1}) == []
+    assert store.get_meta("n") == 2  # a processed record changes nothing again
+    store.enqueue("tx_start", {}, 1, meta={"session:1": {"key": 7}})
+    assert store.get_meta("session:1") == {"key": 7}
+
+
+def test_send_states_and_the_marks_survive_a_restart(tmp_path):
+    """The send of one queued message: begin_send (committed), mark_written and
+    mark_answered (one write each to the side file), then complete / refused /
+    abandon_sends; what a restart finds in between is in_flight()."""
+    path = tmp_path / "gw.db"
+    with Store(path) as s:
+        a = s.enqueue("tx_start", {"n": 1}, 1)
+        b = s.enqueue("tx_stop", {"n": 2}, 1)
+        assert s.in_flight() == []
+        assert s.begin_send(a) == 1
+        assert [(m.id, m.written, m.answer) for m in s.in_flight()] == [(a, False, None)]
+        s.mark_written(a)
+    with Store(path) as s:
+        assert [(m.id, m.written, m.answer) for m in s.in_flight()] == [(a, True, None)]
+        s.mark_answered(a, {"transactionId": 5, "idTagInfo": {"status": "Accepted"}})
+    with Store(path) as s:
+        (m,) = s.in_flight()
+        assert m.written and m.answer["transactionId"] == 5
+        assert s.begin_send(a) == 2  # a new attempt: the old marks no longer count
+        assert [(m.written, m.answer) for m in s.in_flight()] == [(False, None)]
+        s.complete(a, {"txid:1:9": 5, "session:1": lambda old: dict(old or {}, tx_id=5)})
+        assert s.in_flight() == [] and [m.id for m in s.peek(5)] == [b]
+        assert s.get_meta("txid:1:9") == 5 and s.get_meta("session:1") == {"tx_id": 5}
+        s.begin_send(b)
+        assert s.refused(b) == 1 and s.in_flight() == []
+        s.begin_send(b)
+        s.mark_written(b)
+        assert s.abandon_sends() == 1 and s.in_flight() == []
+        assert s.refused(b) == 2 and s.peek()[0].refusals == 2
+        with pytest.raises(KeyError):
+            s.begin_send(12345)
+
+
+_KILLED_AFTER_WRITE = """
+import os, signal, sys
+from gateway.store import Store
+s = Store(sys.argv[1])
+m = s.enqueue("tx_stop", {"n": 1}, 1)
+s.begin_send(m)
+s.mark_written(m)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_written_mark_survives_kill_9(tmp_path):
+    """The written mark is not fsynced: one pwrite, in the page cache when it returns, is
+    enough for a process killed right after it."""
+    db = tmp_path / "gw.db"
+    r = subprocess.run([sys.executable, "-c", _KILLED_AFTER_WRITE, str(db)], cwd=REPO,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=30)
+    assert r.returncode == -signal.SIGKILL
+    with Store(db) as s:
+        assert [(m.action, m.written) for m in s.in_flight()] == [("tx_stop", True)]
+
+
+def test_schema_1_database_is_migrated(tmp_path):
+    """A state.db of schema 1 (before the send states) opens: its queue is kept, the new
+    columns added, schema 2 recorded; a newer schema is refused."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript("""
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            INSERT INTO meta VALUES ('schema', '1');
+            CREATE TABLE outbound (id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL,
+                payload TEXT NOT NULL, evse_id INTEGER, record_id INTEGER,
+                created_unix_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+                last_attempt_unix_ms INTEGER, sent_unix_ms INTEGER, discarded TEXT);
+            INSERT INTO outbound (action, payload, evse_id, created_unix_ms, attempts)
+                VALUES ('tx_start', '{"n": 1}', 1, 0, 2);
+        """)
+    with Store(path) as s:
+        (m,) = s.peek(5)
+        assert (m.action, m.payload, m.attempts, m.refusals) == ("tx_start", {"n": 1}, 2, 0)
+        assert s.begin_send(m.id) == 3 and s.get_meta("schema") == 2
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    with pytest.raises(RuntimeError, match="schema 99"):
+        Store(path)
+
+
 def test_generations_count_per_evse_kind_entity_and_survive_reopen(tmp_path):
     path = tmp_path / "gw.db"
     with Store(path) as s:
