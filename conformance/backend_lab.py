@@ -7,16 +7,16 @@ contactor through the sim's control socket."""
 
 import json
 import os
-import queue
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import paho.mqtt.client as mqtt
 
 from sim_hardware.demo import processes as parts
 
-PREFIX = "conformance"
+PREFIX = parts.HEMS_PREFIX
 SETTINGS = {"random_delay_max_s": 0, "pwm_min_interval_ms": 0, "telemetry_interval_s": 1,
             "no_charge_windows": []}  # real time: the windows would hold at 08-11 / 16-22
 
@@ -26,37 +26,37 @@ class BackendLab:
                               "button"))
     virtual_time = False
 
-    def __init__(self, firmware_dir, settings=None, gateway_config=None):
+    def __init__(self, firmware_dir, settings=None):
         self._tmp = tempfile.TemporaryDirectory(prefix="conformance-")
         run = Path(self._tmp.name)
-        self.broker = self.csms = self.charger = self.gateway = self.mqtt = None
-        self.messages = queue.Queue()
+        self.mqtt = None
         self.mqtt_log = []  # (t_s, topic, payload dict or text)
         self._t0 = time.monotonic()
+        opts = SimpleNamespace(ocpp="1.6", vm="cpython", time_scale=1, seed=1)
+        self.parts = parts.Parts(run, run, opts, dict(SETTINGS, **(settings or {})))
+        os.environ["SIM_HARDWARE_FIRMWARE"] = str(firmware_dir)
         try:
-            self._start(run, firmware_dir, dict(SETTINGS, **(settings or {})), gateway_config)
+            mosquitto = parts.find_mosquitto()
+            if mosquitto is None:
+                raise RuntimeError(parts.INSTALL_MOSQUITTO)
+            self.parts.start(mosquitto, lambda _text: None)
+            self._subscribe()
+            self.csms.wait_for("BootNotification", timeout_s=20)
         except Exception:
             self.close()
             raise
 
-    def _start(self, run, firmware_dir, settings, gateway_config):
-        paths = parts.find_mosquitto()
-        if paths is None:
-            raise RuntimeError(parts.INSTALL_MOSQUITTO)
-        logs = run / "logs"
-        logs.mkdir()
-        self._run, self._logs = run, logs
-        self.broker = parts.Broker(run, logs, paths)
-        self.broker.wait_ready()
-        self.csms = parts.Csms16().start()
-        os.environ["SIM_HARDWARE_FIRMWARE"] = str(firmware_dir)
-        self.charger = parts.Charger(logs, "cpython", 1, 1, settings)
-        self.charger.wait_ready()
-        self.gateway = parts.Gateway(logs, run / "gateway-state", self.csms.url,
-                                     self.charger.link_url, self.broker.url(PREFIX), "1.6")
-        self.gateway.wait_ready()
-        self._subscribe()
-        self.csms.wait_for("BootNotification", timeout_s=20)
+    @property
+    def csms(self):
+        return self.parts.csms
+
+    @property
+    def charger(self):
+        return self.parts.charger
+
+    @property
+    def broker(self):
+        return self.parts.broker
 
     def _subscribe(self):
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="conformance-lab")
@@ -119,26 +119,21 @@ class BackendLab:
     def switch_csms(self):
         """The owner changes supplier: a new CSMS; the gateway is restarted against it with
         its state (profiles, queue) kept. -> the old CSMS (stopped)."""
-        old = self.csms
-        self.gateway.stop()
-        self.csms = parts.Csms16().start()
-        self.gateway = parts.Gateway(self._logs, self._run / "gateway-state", self.csms.url,
-                                     self.charger.link_url, self.broker.url(PREFIX), "1.6")
-        self.gateway.wait_ready()
+        p = self.parts
+        old = p.csms
+        p.gateway.stop()
+        p.csms = parts.Csms16().start()
+        p.gateway = parts.Gateway(p.log_dir, p.run_dir / "gateway-state", p.csms.url,
+                                  p.charger.link_url, p.broker.url(parts.HEMS_PREFIX), "1.6")
+        p.gateway.wait_ready()
         old.stop()
-        self.csms.wait_for("BootNotification", timeout_s=20)
+        p.csms.wait_for("BootNotification", timeout_s=20)
         return old
 
     def close(self):
         if self.mqtt is not None:
             self.mqtt.loop_stop()
             self.mqtt.disconnect()
-        for child in (self.gateway, self.charger):
-            if child is not None:
-                child.stop()
-        if self.csms is not None:
-            self.csms.stop()
-        if self.broker is not None:
-            self.broker.stop()
+        self.parts.stop()
         os.environ.pop("SIM_HARDWARE_FIRMWARE", None)
         self._tmp.cleanup()

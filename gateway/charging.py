@@ -9,8 +9,9 @@ EVSE (allow_repeat: the firmware holds 28 periods and follows repeat_s; the stat
 shared in SITE_STEP_MA blocks) and each EVSE whose schedule changed gets it with
 `EvseLink.set_schedule`. An offline EVSE gets it after its next HELLO (the link stores it
 first). Schedules that lower an offer are pushed first; those that raise one follow once the
-lower ones were taken, and are held while one was not (an offline EVSE keeps what it had), so
-the offers never add up to more than the station limit while the shares move.
+lower ones were taken and the EVs had EV_FOLLOW_S to follow them, and are held while one was
+not taken (an offline EVSE keeps what it had), so neither the offers nor the currents drawn
+add up to more than the station limit while the shares move.
 
 A transaction counts from the moment its session is authorised (free vend at plug-in, or a
 remote start), before the CSMS numbered it: it gets its site share and its TxProfile at once,
@@ -41,6 +42,10 @@ log = logging.getLogger(__name__)
 PROFILE_FILE = "profiles.json"
 RETRY_S = 30  # after a failed recompute
 HELD_RETRY_S = 5  # raises held back by a lower schedule not taken: again (or at its HELLO)
+# IEC 61851-1 Annex A gives an EV about 5 s to follow a lower duty: under a site limit the
+# raise of another EVSE's offer waits that long after the lowering was taken, so the
+# currents drawn (not only the offers) stay under the station limit while shares move.
+EV_FOLLOW_S = 5
 # The limits GetConfiguration reports (gateway/config16.py SMART_READ_ONLY): stack levels
 # 0..10, A and W, the firmware's 28 periods, 20 profiles.
 DEFAULT_CONFIG = SmartConfig(max_stack_level=10, max_periods=LINK_MAX_PERIODS, max_profiles=20)
@@ -243,6 +248,8 @@ class SmartCharging:
             log.warning("site limit: raising EVSE %s waits until every lowered EVSE took its"
                         " schedule", sorted(up))
             return p, True
+        if up and down and p.site_limited:
+            await asyncio.sleep(EV_FOLLOW_S)
         await asyncio.gather(*(self._push(cid, s) for cid, s in up.items()))
         return p, False
 

@@ -188,8 +188,8 @@ class Station:
             await ln.start()
 
     async def stop(self):
-        for ln in self.links.values():
-            await ln.stop()
+        # together: one by one took ~0.4 s per EVSE, 26 s for 64 (bench/p5)
+        await asyncio.gather(*(ln.stop() for ln in self.links.values()))
 
     async def _record_arrived(self, cid):
         now = asyncio.get_running_loop().time()

@@ -337,18 +337,21 @@ def test_push_to_an_evse_whose_link_was_down(csms, sim, start_gateway):
 class _OfferWatch(threading.Thread):
     """Samples the offered current of two sims over their own control connections; a sample
     counts only when the first sim read the same before and after the second (a consistent
-    snapshot of the two). `sums`: the sums of the counted samples."""
+    snapshot of the two). `sums`: the sums of the counted samples' offers; `draws`: the sums
+    of the currents the two EVs drew in them."""
 
     def __init__(self, sims):
         super().__init__(daemon=True)
         self.conns = [socket.create_connection(s._sock.getpeername(), timeout=5) for s in sims]
         self.files = [c.makefile("r") for c in self.conns]
         self.sums = []
+        self.draws = []
         self.halt = threading.Event()
 
     def _offered(self, i):
         self.conns[i].sendall(b'{"cmd": "status"}\n')
-        return json.loads(self.files[i].readline())["status"]["offered_ma"]
+        st = json.loads(self.files[i].readline())["status"]
+        return st["offered_ma"], st["draw_ma"]
 
     def run(self):
         flip = 0
@@ -356,8 +359,9 @@ class _OfferWatch(threading.Thread):
             a, b = flip, 1 - flip
             first = self._offered(a)
             other = self._offered(b)
-            if self._offered(a) == first:
-                self.sums.append(first + other)
+            if self._offered(a)[0] == first[0]:
+                self.sums.append(first[0] + other[0])
+                self.draws.append(first[1] + other[1])
             flip = b
             time.sleep(0.01)
 
@@ -375,7 +379,8 @@ def test_site_limit_shared_between_two_evses(csms, sim, sim2, start_gateway):
     20 A; with both charging each gets 10 A (equal shares, both drawing); at 11 A the later
     session pauses (11 A cannot hold two 6 A minimums) rather than get an illegal duty; when
     the first unplugs the second gets 20 A. The sum of the two offered currents never
-    exceeds the limit, through every change (lower offers are taken before others rise)."""
+    exceeds the limit, nor does the sum of the currents drawn, through every change (lower
+    offers are taken, and followed by the EV for 5 s, before others rise)."""
     g = start_gateway(csms, [sim, sim2])
     csms.wait_status(1, "Available")
     csms.wait_status(2, "Available")
@@ -421,6 +426,8 @@ def test_site_limit_shared_between_two_evses(csms, sim, sim2, start_gateway):
           % (len(watch.sums), max(watch.sums)))
     assert len(watch.sums) > 50, "too few consistent samples"
     assert max(watch.sums) <= 20000, sorted(watch.sums)[-10:]
+    # the raise waited EV_FOLLOW_S after the lowering: the EVs' currents stayed under it too
+    assert max(watch.draws) <= 20000, sorted(watch.draws)[-10:]
     stop = csms.wait_for("StopTransaction")
     assert stop["transactionId"] == 1
     assert "site limit" not in g.log_text()  # no raise had to be held back
