@@ -14,7 +14,7 @@ root and resets the board. Settings and the event log in /data are left alone.
 A running charger is interrupted by mpremote's Ctrl-C: main.py then opens the
 contactor, shows state F and puts the watchdog aside (docs/hardware.md).
 
-The board must run MicroPython 1.27 (docs/hardware.md says how to put it on).
+The board must run MicroPython 1.27 (docs/flashing.md says how to put it on).
 Exit status: 0 flashed (or built), 1 a file did not compile, 2 no usable port
 or no board answered on it.
 """
@@ -173,7 +173,7 @@ def probe_board(port, board, timeout_s=ANSWER_TIMEOUT_S):
                          EXIT_NO_BOARD)
     if version < MIN_MICROPYTHON:
         raise FlashError("the board on %s runs MicroPython %d.%d; the .mpy files need %d.%d "
-                         "or later (docs/hardware.md, flashing MicroPython)"
+                         "or later (docs/flashing.md, step 1)"
                          % ((port,) + version + MIN_MICROPYTHON), EXIT_NO_BOARD)
 
 
