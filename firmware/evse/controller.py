@@ -145,6 +145,11 @@ class Controller:
     def _apply_failsafe_current(self, now_ms):
         self.limits.set(lim.SRC_FAILSAFE, self.settings["failsafe_current_ma"], now_ms)
 
+    def failsafe_timeout_ms(self):
+        """link_timeout_ms, or with 0 ("standalone") the timeout of a gateway that said
+        HELLO: a charger behind a gateway always has its failsafe (AG-11)."""
+        return self.settings["link_timeout_ms"] or self.uplink.peer_timeout_ms
+
     def apply_settings(self, now_ms):
         """A setting changed over the link (already validated): persist it and
         hand the new values to the parts that hold them."""
@@ -156,7 +161,7 @@ class Controller:
         L.set(lim.SRC_SITE, s["site_limit_ma"], now_ms)
         self._apply_failsafe_current(now_ms)
         self.windows.configure(s["no_charge_windows"], s["utc_offset_mode"])
-        self.failsafe.timeout_ms = s["link_timeout_ms"]
+        self.failsafe.timeout_ms = self.failsafe_timeout_ms()
         if s["meter"] is not self.meter.cfg:  # set_value replaces the meter dict
             self.meter.configure(s["meter"], now_ms)
         self._apply_meter_action(now_ms)

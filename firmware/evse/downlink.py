@@ -37,6 +37,7 @@ def _result(up, mtype, tag, status, value, now_ms):
 
 def on_hello(up, f, tag, now_ms):
     up.peer_timeout_ms = f["link_timeout_ms"]
+    up.ctl.failsafe.timeout_ms = up.ctl.failsafe_timeout_ms()  # AG-11 behind a gateway
     up.gateway_hello = True
     up.generations = {}  # a new epoch: the gateway re-sends every limit (5.2)
     up.last_cmd_tag = 0  # a new gateway's first COMMAND is not a resend

@@ -6,7 +6,9 @@
 # connection). Failsafe ends only when the gateway is heard again AND has
 # re-sent its limits (a LIMIT or SCHEDULE frame after the silence): a gateway
 # that only heartbeats has not yet said what the site may take.
-# link_timeout_ms == 0: standalone, no gateway expected, never in failsafe.
+# link_timeout_ms == 0: standalone until a gateway says HELLO; then the gateway's own
+# link_timeout_ms (its HELLO) is the timeout, so a charger behind a gateway always has a
+# failsafe (Controller.failsafe_timeout_ms). Never a gateway: never in failsafe.
 
 
 class Failsafe:

@@ -64,7 +64,7 @@ _TABLE = (
     ("phases", _ONE_OF, 3, (1, 3), 0, "supply phases"),
     ("tethered_cable_ma", _OFF, 0, 6000, 80000, "0 = socket outlet with PP, IEC-PP"),
     ("failsafe_current_ma", _OFF, 6000, 6000, 80000, "0 = pause on link loss, AG-11"),
-    ("link_timeout_ms", _OFF, 0, 1000, 3600000, "0 = standalone, AG-11"),
+    ("link_timeout_ms", _OFF, 0, 1000, 3600000, "0 = the gateway HELLO's, AG-11"),
     ("random_delay_max_s", _RANGE, 600, 0, 1800, "UK SCP reg 11 ceiling"),
     ("current_step_ma", _RANGE, 1000, 100, 6000, "AG-10 managed blocks"),
     ("pwm_min_interval_ms", _RANGE, 5000, 0, 60000, "Annex A: at most every 5 s"),

@@ -231,3 +231,26 @@ def test_ag11_switched_to_standalone_leaves_failsafe():
     assert not rig.status()["failsafe"]  # the gateway was just heard
     assert rig.run_until(lambda r: r.status()["failsafe"], 2 * TIMEOUT_MS) == TIMEOUT_MS
     assert rig.board.duty_permille == _duty(10000)
+
+
+def test_ag11_standalone_setting_adopts_the_gateways_timeout_after_hello():
+    """AG-11, safety in the firmware: with link_timeout_ms 0 ("standalone", the factory
+    setting) a gateway's HELLO makes its own link_timeout_ms the failsafe timeout, so a
+    charger behind a gateway that dies falls to its failsafe current; without a HELLO it
+    stays standalone (test above)."""
+    rig = charging_rig({"random_delay_max_s": 0, "link_timeout_ms": 0,
+                        "failsafe_current_ma": 10000})
+    rig.hello(link_timeout_ms=TIMEOUT_MS)
+    rig.limit(lm.SRC_CSMS, 20000, 1)
+    rig.tick()
+    rig.run(1000)
+    assert not rig.status()["failsafe"]
+    assert rig.board.duty_permille == _duty(20000)
+    heard_ms = rig.now_ms
+    assert rig.run_until(lambda r: r.status()["failsafe"], 2 * TIMEOUT_MS) > 0
+    assert TIMEOUT_MS - 1000 <= rig.now_ms - heard_ms <= TIMEOUT_MS + TICK_MS
+    assert rig.board.duty_permille == _duty(10000)
+    assert rig.status()["contactor"] == 1  # UK-7: charging goes on
+    _gateway_back(rig, limit_ma=20000, generation=2)  # its HELLO says 30 s now
+    rig.run(1000)
+    assert not rig.status()["failsafe"] and rig.ctl.failsafe.timeout_ms == 30000
