@@ -97,8 +97,9 @@ def several_entities(target, r):
 @check("T7-PROFILE", needs=("pilot", "link"))
 def charge_profile(target, r):
     """A charging profile (the gateway's compact schedule: 16 A, then 8 A after 60 s, then
-    24 A after 120 s) is followed period by period, also after the link is gone."""
-    lab = target.lab(settings=QUICK)
+    24 A after 120 s) is followed period by period, also after the link is gone (the
+    failsafe current is set to 32 A so that the schedule, not the failsafe, binds)."""
+    lab = target.lab(settings=dict(QUICK, failsafe_current_ma=32000))
     if not _charging(lab, r):
         return
     start_s = T0_UNIX_MS // 1000 + lab.now_ms // 1000 + 1
