@@ -48,6 +48,15 @@ def stop_safely(board):
     board.set_indicator(IND_FAULT)
 
 
+def reset_board(board, hard):
+    """1 hard: the chip resets (as at power-on, the randomised delay applies, AG-13);
+    0 soft: the Python VM restarts and runs main.py again."""
+    board.set_pwm(1000)  # x1 while the board restarts: no offer, the EV sees none
+    if hard:
+        machine.reset()
+    machine.soft_reset()
+
+
 def run(board):
     from evse.controller import Controller
 
@@ -57,6 +66,8 @@ def run(board):
     next_ms = time.ticks_ms()
     while True:
         ctl.tick()
+        if ctl.reset_now >= 0:  # CMD_RESET (OCPP Reset): contactor open, events flushed
+            reset_board(board, ctl.reset_now)
         board.wdt_feed()
         next_ms = time.ticks_add(next_ms, _TICK_MS)
         wait_ms = time.ticks_diff(next_ms, time.ticks_ms())
