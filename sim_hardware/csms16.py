@@ -13,6 +13,9 @@ without the "ocpp1.6" subprotocol, and records every message: `messages` is a li
 (direction "in"/"out", message type id, action, payload) in order, `calls(action)` the
 payloads the station sent for an action.
 
+`connected` is True while a station's connection is open. Its web page (loopback):
+sim_hardware/csms_web.py.
+
 Connection control for offline tests: `drop()` closes the station's connection (it
 reconnects at once), `go_down()` closes it and stops listening (connections refused) until
 `come_back()` listens again on the same port, `refuse(True)` answers every WebSocket
@@ -35,6 +38,7 @@ from ocpp.exceptions import InternalError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
+from websockets.protocol import State
 
 
 def _now():
@@ -166,6 +170,12 @@ class Csms16:
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
+
+    @property
+    def connected(self):
+        """True while a station's connection is open (request() needs one)."""
+        station = self._station
+        return station is not None and station._connection.state is State.OPEN
 
     def drop(self):
         """Close the station's connection (it must reconnect)."""

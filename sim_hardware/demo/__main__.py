@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from sim_hardware.csms_web import CsmsWeb
 from sim_hardware.demo import keys, report, script
 from sim_hardware.demo.dashboard import LiveDashboard, PlainProgress
 from sim_hardware.demo.energy_manager import EnergyManager
@@ -129,12 +130,13 @@ def header(opts):
 
 
 def _terminated(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM ends the demo like Ctrl-C: every part is stopped
+    raise KeyboardInterrupt  # SIGTERM / SIGHUP end the demo like Ctrl-C: every part stops
 
 
 def main(argv=None):
     opts = parse_args(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGHUP, _terminated)  # its terminal closed: no broker left behind
     mosquitto, missing = prerequisites(opts)
     if missing:
         print("make demo: " + missing, file=sys.stderr)
@@ -147,12 +149,16 @@ def main(argv=None):
     ui = (LiveDashboard(Console(), opts, header(opts), help_line) if live
           else PlainProgress(sys.stdout, opts, header(opts), help_line))
     started = time.monotonic()
-    results, marks, obs, em, engine = [], [], None, None, opts.vm
+    results, marks, obs, em, web, engine = [], [], None, None, None, opts.vm
     code = 0
     with tempfile.TemporaryDirectory(prefix="smartevse-demo-") as tmp:
         parts = Parts(out_dir, Path(tmp), opts, firmware_settings(opts))
         try:
             parts.start(mosquitto, ui.say)
+            web = CsmsWeb(parts.csms)
+            page = "the CSMS's web page (loopback): %s" % web.start()
+            ui.say(page)
+            ui.header += "\n" + page
             engine = parts.charger.banner.split(",")[0].replace("firmware core on ", "")
             em = EnergyManager(parts.broker.url(HEMS_PREFIX))
             em.start()
@@ -180,6 +186,8 @@ def main(argv=None):
             ui.stop()
             if em is not None:
                 em.stop()
+            if web is not None:
+                web.stop()
             parts.stop()
     if obs is None:
         return code or 1

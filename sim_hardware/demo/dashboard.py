@@ -208,6 +208,7 @@ class PlainProgress:
     def __init__(self, out, opts, header, keys_help=None):
         self.out = out
         self.opts = opts
+        self.header = header  # printed once, here
         self.obs = None
         self._status_at = 0.0
         self._print(header)

@@ -66,6 +66,7 @@ def test_make_demo_scripted_session(tmp_path):
     r = _run_demo(tmp_path, "--seed", "7")
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     assert "▶ step 1/9: The station comes up" in r.stdout  # plain lines, no live dashboard
+    assert "demo: the CSMS's web page (loopback): http://127.0.0.1:" in r.stdout
     assert "Smart charger demo: 9 of 9 steps passed" in r.stdout
 
     s = json.loads((tmp_path / "summary.json").read_text())
