@@ -113,7 +113,9 @@ class TriggerMessageHandlers:
     def _trigger_meter_value(self, cid):
         ln = self.station.links[cid]
         t = ln.telemetry
-        if t is None or not ln.online:
+        # not while the firmware replays its stored records: the reading may belong to a
+        # later session than the transaction the station still knows (docs/ocpp.md)
+        if t is None or not ln.online or not self.station.records_synced(cid):
             return None
         phases = ln.peer.phases if ln.peer is not None and 1 <= ln.peer.phases <= 3 else 3
         values = sampled_values(t, self.config.csl("MeterValuesSampledData"), "Trigger",
