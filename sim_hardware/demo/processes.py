@@ -8,7 +8,6 @@ this module started (SIGTERM, then SIGKILL after 5 s)."""
 import contextlib
 import json
 import os
-import pwd
 import secrets
 import shutil
 import socket
@@ -17,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from sim_hardware.broker import Mosquitto
 from sim_hardware.csms16 import Csms16
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,12 +30,6 @@ START_TIMEOUT_S = 60  # the MicroPython VM and the gateway start in seconds; a b
 
 class PartFailed(RuntimeError):
     pass
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def find_mosquitto():
@@ -101,36 +95,18 @@ class Child:
         self._out.close()
 
 
-class Broker(Child):
-    """mosquitto on 127.0.0.1:port with a password file of one user made for this run (no
-    default credentials, UK-S1); url(prefix) is what the gateway's --hems takes."""
+class Broker(Mosquitto):
+    """mosquitto (sim_hardware/broker.py) on 127.0.0.1:port with a password file of one user
+    made for this run (no default credentials, UK-S1), started at once; wait_ready() waits
+    for it; url(prefix) is what the gateway's --hems takes."""
+
+    failure = PartFailed
 
     def __init__(self, run_dir, log_dir, paths):
-        mosquitto, passwd_tool = paths
-        self.port = free_port()
         self.user, self.password = "demo", secrets.token_hex(12)
-        passwd = run_dir / "mosquitto.passwd"
-        passwd.write_text("")
-        subprocess.run([passwd_tool, "-b", str(passwd), self.user, self.password], check=True,
-                       capture_output=True, timeout=10)
-        conf = ("persistence false\nallow_anonymous false\npassword_file %s\n"
-                "log_dest stdout\nlistener %d 127.0.0.1\n" % (passwd, self.port))
-        if os.geteuid() == 0:  # mosquitto started as root switches to user "mosquitto"
-            conf = "user %s\n" % pwd.getpwuid(0).pw_name + conf
-        (run_dir / "mosquitto.conf").write_text(conf)
-        super().__init__("mosquitto", [mosquitto, "-c", str(run_dir / "mosquitto.conf")],
-                         log_dir / "mosquitto.log")
-
-    def wait_ready(self):
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            self.check()
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise self.failed("did not listen on port %d within 10 s" % self.port)
+        super().__init__(run_dir, {self.user: self.password}, paths=paths,
+                         log=log_dir / "mosquitto.log")
+        self.launch()
 
     def url(self, prefix):
         return "mqtt://%s:%s@127.0.0.1:%d/%s" % (self.user, self.password, self.port, prefix)

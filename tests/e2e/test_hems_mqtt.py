@@ -11,7 +11,7 @@ import time
 import pytest
 from ha_discovery_rules import expand, validate
 from hems_fixture import EnergyManager
-from mosquitto_fixture import start_broker
+from mosquitto_fixture import broker_fixture
 from ocpp.v16 import call
 from ocpp16_fixture import Gateway
 
@@ -29,13 +29,7 @@ DUTY_10_A = 166
 DNO_DURATION_S = 12
 
 
-@pytest.fixture
-def broker(tmp_path):
-    directory = tmp_path / "mosquitto"
-    directory.mkdir()
-    b = start_broker(directory, dict((GATEWAY, HEMS)), tls=False)
-    yield b
-    b.stop()
+broker = broker_fixture(dict((GATEWAY, HEMS)))
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ username and password."""
 import time
 
 import pytest
-from mosquitto_fixture import start_broker
+from mosquitto_fixture import broker_fixture
 from ocpp.v16 import call
 from ocpp16_fixture import Gateway, Sim
 
@@ -32,13 +32,7 @@ def _tx_default(profile_id, limit_a):
                                                                 "limit": limit_a}]}}
 
 
-@pytest.fixture
-def broker(tmp_path):
-    directory = tmp_path / "mosquitto"
-    directory.mkdir()
-    b = start_broker(directory, dict((GATEWAY, CHARGER)), tls=False)
-    yield b
-    b.stop()
+broker = broker_fixture(dict((GATEWAY, CHARGER)))
 
 
 @pytest.fixture

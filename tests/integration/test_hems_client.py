@@ -5,14 +5,13 @@ requires one, the retained will when the connection dies, reconnection, and refu
 wrong password, a CA that did not sign the broker) that never connect."""
 
 import asyncio
-import datetime
-import ipaddress
 
 from hems_fixture import EnergyManager
 from mosquitto_fixture import start_broker
 
 from gateway.hems.client import MqttClient
 from gateway.link import Backoff
+from sim_hardware.broker import make_ca
 
 CLIENT = ("gateway", "gw-8d1f3a6c2e9b7d40")
 PROBE = ("hems", "hm-2b7e9c4a1f6d8e30")
@@ -57,7 +56,7 @@ def test_ag01_tls_and_password_will_and_reconnect(tmp_path):
             await _until(lambda: got, 10, "the command")
             assert got == [("site9/evse/1/limit/set", b'{"x": 1}', False)]
             at = probe.mark()
-            c._force_close()  # the TCP connection dies: no DISCONNECT
+            c._session.force_close()  # the TCP connection dies: no DISCONNECT
             await asyncio.to_thread(probe.wait_for, WILL[0], lambda p: p == b"offline", 15,
                                     at, True)
             await _until(lambda: len(ups) == 2, 15, "the reconnection")
@@ -89,7 +88,7 @@ def test_ag01_a_wrong_password_or_an_unknown_ca_never_connects(tmp_path):
     broker = start_broker(tmp_path / "b", dict((CLIENT, PROBE)), tls=True)
     other = tmp_path / "other"
     other.mkdir()
-    _make_pki(other)
+    make_ca(other)
 
     async def run(**kw):
         c = _client(broker, **kw)
@@ -114,7 +113,7 @@ def test_ag01_client_certificate_where_the_broker_requires_one(tmp_path):
     by its CA takes the client with one and refuses it without."""
     broker = start_broker(tmp_path, dict((CLIENT, PROBE)), tls=True)
     broker.stop()
-    _make_pki(tmp_path)  # CA, server and client certificates from one CA of the test
+    make_ca(tmp_path, client=True)  # CA, server and client certificates from one new CA
     conf = broker.dir / "mosquitto.conf"
     conf.write_text(conf.read_text() + "require_certificate true\n")  # the TLS listener
     broker.start()
@@ -137,41 +136,3 @@ def test_ag01_client_certificate_where_the_broker_requires_one(tmp_path):
     finally:
         broker.stop()
 
-
-def _make_pki(directory):
-    """ca.pem, server.pem / server.key for 127.0.0.1 and client.pem / client.key, all
-    signed by one new CA (cryptography, a gateway dependency)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    pem = serialization.Encoding.PEM
-
-    def name(cn):
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    def cert(subject, key, ca_key, ca, san=None):
-        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(name("hems test CA"))
-             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-             .not_valid_before(now - datetime.timedelta(minutes=5))
-             .not_valid_after(now + datetime.timedelta(days=1))
-             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-        if san is not None:
-            b = b.add_extension(san, critical=False)
-        return b.sign(ca_key, hashes.SHA256())
-
-    def write(stem, c, key):
-        (directory / (stem + ".pem")).write_bytes(c.public_bytes(pem))
-        if key is not None:
-            (directory / (stem + ".key")).write_bytes(key.private_bytes(
-                pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    write("ca", cert(name("hems test CA"), ca_key, ca_key, True), None)
-    srv_key = ec.generate_private_key(ec.SECP256R1())
-    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-    write("server", cert(name("127.0.0.1"), srv_key, ca_key, False, san), srv_key)
-    cl_key = ec.generate_private_key(ec.SECP256R1())
-    write("client", cert(name("gateway"), cl_key, ca_key, False), cl_key)
