@@ -13,6 +13,7 @@ connector 0 for StatusNotification).
 | FirmwareStatusNotification | status Idle (no firmware update is running) |
 """
 
+import asyncio
 import logging
 import time
 
@@ -32,6 +33,7 @@ from gateway.ocpp16.pdus import iso, status_call
 from gateway.station import ConnectorStatus
 
 log = logging.getLogger(__name__)
+SYNC_WAIT_S = 2  # a triggered MeterValues waits at most this for the record replay to end
 
 # requestedMessage -> the mixin's method that sends it: fn(connector ids)
 SENDERS = {
@@ -99,6 +101,12 @@ class TriggerMessageHandlers:
 
     async def _send_meter_values(self, cids):
         for cid in cids:
+            # not while the firmware replays its stored records: the reading may belong to
+            # a later session than the transaction the station still knows (docs/ocpp.md)
+            for _ in range(int(SYNC_WAIT_S / 0.05)):
+                if self.station.records_synced(cid):
+                    break
+                await asyncio.sleep(0.05)
             mv = self._trigger_meter_value(cid)
             if mv is None:
                 log.info("TriggerMessage MeterValues: connector %d has no reading now", cid)
@@ -113,8 +121,6 @@ class TriggerMessageHandlers:
     def _trigger_meter_value(self, cid):
         ln = self.station.links[cid]
         t = ln.telemetry
-        # not while the firmware replays its stored records: the reading may belong to a
-        # later session than the transaction the station still knows (docs/ocpp.md)
         if t is None or not ln.online or not self.station.records_synced(cid):
             return None
         phases = ln.peer.phases if ln.peer is not None and 1 <= ln.peer.phases <= 3 else 3
