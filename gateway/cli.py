@@ -36,6 +36,10 @@ CONFIG_KEYS = {
     "reconnect_max_s": ((int, float), 30, "longest wait between CSMS connection attempts"),
 }
 
+# numeric keys: (lowest, highest); the link timeout as the firmware accepts it (its
+# link_timeout_ms setting, docs/configuration.md), which adopts it as its failsafe timeout
+CONFIG_RANGES = {"link_timeout_ms": (1000, 3600000), "reconnect_max_s": (0.5, 3600)}
+
 
 class UsageError(Exception):
     pass
@@ -84,6 +88,10 @@ def load_config(path):
             raise UsageError("--config %s: %s must be %s" % (
                 path, key, " or ".join("null" if t is type(None) else t.__name__
                                        for t in types)))
+        lo_hi = CONFIG_RANGES.get(key)
+        if lo_hi and not lo_hi[0] <= value <= lo_hi[1]:
+            raise UsageError("--config %s: %s %r outside %s..%s"
+                             % (path, key, value, lo_hi[0], lo_hi[1]))
         cfg[key] = value
     return cfg
 

@@ -18,8 +18,8 @@
 # Windows are [weekday_mask, start_min, end_min]: bit 0 of the mask = Monday
 # ... bit 6 = Sunday; minutes of the local day, start inclusive, end exclusive
 # (end 1440 = midnight). start > end wraps midnight: the window starts on a
-# day in the mask and runs into the next morning. Off by default (no windows);
-# UK_PROFILE is the regulations' default (weekdays 08:00-11:00, 16:00-22:00).
+# day in the mask and runs into the next morning. The factory setting is
+# UK_PROFILE, the regulations' default (weekdays 08:00-11:00, 16:00-22:00).
 # With no valid wall time the windows never block (the owner must not be
 # stranded by a clock that never synced).
 try:
