@@ -20,6 +20,7 @@ from gateway.ev_soc import DEFAULT_MAX_AGE_S as DEFAULT_SOC_MAX_AGE_S
 from gateway.hems import make_bridge, parse_hems_url
 from gateway.hems.topics import check_prefix
 from gateway.link import Backoff, EvseLink, make_transport, parse_link_url
+from gateway.security import PROFILES, Security
 from gateway.station import Station
 from gateway.store import Store
 
@@ -147,6 +148,22 @@ def check_hems_args(args):
         raise UsageError("--hems-soc-max-age must be 1..86400 s")
 
 
+def add_security_args(p):
+    g = p.add_argument_group("OCPP security profiles (docs/ocpp.md \"Security\")")
+    g.add_argument("--security-profile", type=int, choices=sorted(PROFILES), default=0,
+                   help="0 ws:// no auth, 1 ws:// + Basic auth, 2 wss:// + Basic auth, "
+                        "3 wss:// + client certificate (default 0); never lowered")
+    g.add_argument("--password-file", metavar="FILE",
+                   help="the Basic-auth password (16-40 characters), profiles 1-2; default: "
+                        "generated once into STATE_DIR/csms_password (mode 0600)")
+    g.add_argument("--csms-ca", metavar="FILE",
+                   help="the CSMS root certificate(s) (PEM) the server is checked against, "
+                        "profiles 2-3")
+    g.add_argument("--client-cert", metavar="FILE",
+                   help="the station's TLS client certificate (PEM), profile 3")
+    g.add_argument("--client-key", metavar="FILE", help="its private key (PEM), profile 3")
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m gateway", description=(
         "One OCPP charging station made of the firmware controllers behind the --evse links."))
@@ -161,6 +178,7 @@ def parse_args(argv):
     p.add_argument("--config", help="JSON file of settings (docs/ocpp.md)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every OCPP message")
     add_hems_args(p)
+    add_security_args(p)
     args = p.parse_args(argv)
     try:
         csms = urlsplit(args.csms)
@@ -175,6 +193,10 @@ def parse_args(argv):
             check_link(url)
         args.settings = load_config(args.config)
         check_hems_args(args)
+        try:
+            args.security = Security.from_args(args, args.state_dir)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     except UsageError as e:
         p.error(str(e))  # exit 2 with the usage line
     return args
@@ -211,7 +233,14 @@ async def run(args):
     station = Station(links, store, free_vend_id_tag=cfg["free_vend_id_tag"])
     station.smart = SmartCharging(station, state / PROFILE_FILE)
     client = Ocpp16Client(args.csms, args.station_id, station, vendor=cfg["vendor"],
-                          model=cfg["model"], backoff=Backoff(0.5, cfg["reconnect_max_s"]))
+                          model=cfg["model"], backoff=Backoff(0.5, cfg["reconnect_max_s"]),
+                          security_profile=args.security.profile,
+                          connect_kwargs=args.security.connect_kwargs())
+    args.security.persist(state)
+    if args.security.generated_password_file is not None:  # shown once, for the installer
+        print("gateway: generated CSMS password for station %s: %s (stored in %s; enter it "
+              "at the CSMS)" % (args.station_id, args.security.password,
+                                args.security.generated_password_file), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

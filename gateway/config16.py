@@ -89,6 +89,9 @@ KEYS = {
     # stops, reason EVDisconnected; the reference socket has no lock, so the cable is free
     "StopTransactionOnEVSideDisconnect": ("true", None, "EV leaves: the transaction stops"),
     "UnlockConnectorOnEVSideDisconnect": ("true", None, "no socket lock holds the cable"),
+    # OCPP 1.6 security whitepaper: the profile may only be raised, never lowered; here it is
+    # set by the installer (--security-profile, gateway/security.py) and read-only
+    "SecurityProfile": (None, None, "security profile of the CSMS connection (0-3)"),
 }
 KEYS.update({k: (v, None, "smart charging limit") for k, v in SMART_READ_ONLY.items()})
 
@@ -96,10 +99,11 @@ STATUS_ACCEPTED, STATUS_REJECTED, STATUS_NOT_SUPPORTED = "Accepted", "Rejected",
 
 
 class Config16:
-    def __init__(self, store, connector_count, feature_profiles=("Core",)):
+    def __init__(self, store, connector_count, feature_profiles=("Core",), security_profile=0):
         self.store = store
         self.fixed = {"NumberOfConnectors": str(connector_count),
-                      "SupportedFeatureProfiles": ",".join(feature_profiles)}
+                      "SupportedFeatureProfiles": ",".join(feature_profiles),
+                      "SecurityProfile": str(security_profile)}
         saved = store.get_meta(META_KEY, {}) or {}
         self._values = {}
         for key, value in saved.items():  # a stored value no longer valid is dropped

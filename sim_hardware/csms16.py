@@ -23,12 +23,20 @@ handshake with HTTP 503 until `refuse(False)`; `fail(action, n)` answers the nex
 of action with a CallError (InternalError unless told). `transactions` lists (transactionId,
 connectorId, meterStart, timestamp) of every StartTransaction it answered; `on_call`, if
 set, is called with (action, payload) of each station call, on the CSMS's thread.
+
+Security profiles (docs/ocpp.md "Security"): `ssl_context` (a server ssl.SSLContext; with
+verify_mode CERT_REQUIRED and a client CA loaded: profile 3) serves wss://;
+`passwords` {station id: password} answers a handshake whose HTTP Basic credentials are
+missing or wrong with HTTP 401 (profiles 1 and 2). `auth_failures` counts those 401s.
 """
 
 import asyncio
+import base64
+import binascii
 import concurrent.futures
 import itertools
 import json
+import secrets
 import threading
 import time
 from datetime import UTC, datetime
@@ -114,7 +122,11 @@ class _Station(ChargePoint):
 
 
 class Csms16:
-    def __init__(self, boot_status=RegistrationStatus.accepted, boot_interval_s=60):
+    def __init__(self, boot_status=RegistrationStatus.accepted, boot_interval_s=60,
+                 ssl_context=None, passwords=None):
+        self.ssl_context = ssl_context
+        self.passwords = passwords
+        self.auth_failures = 0
         self.boot_status = boot_status
         self.boot_interval_s = boot_interval_s
         self.messages = []
@@ -157,9 +169,11 @@ class Csms16:
     async def _serve_start(self):
         self._server = await websockets.serve(self._handler, "127.0.0.1", self.port or 0,
                                               subprotocols=["ocpp1.6"],
-                                              process_request=self._process_request)
+                                              process_request=self._process_request,
+                                              ssl=self.ssl_context)
         self.port = self._server.sockets[0].getsockname()[1]
-        self.url = "ws://127.0.0.1:%d/ocpp" % self.port
+        self.url = "%s://127.0.0.1:%d/ocpp" % ("ws" if self.ssl_context is None else "wss",
+                                               self.port)
 
     def stop(self):
         async def close():
@@ -211,7 +225,25 @@ class Csms16:
     def _process_request(self, connection, request):
         if self._refusing:
             return connection.respond(503, "the CSMS refuses connections now\n")
+        if self.passwords is not None and not self._authorized(request):
+            with self._lock:
+                self.auth_failures += 1
+            return connection.respond(401, "wrong or missing Basic-auth credentials\n")
         return None
+
+    def _authorized(self, request):
+        """HTTP Basic auth (RFC 7617): username = the station id of the URL path."""
+        station_id = request.path.rstrip("/").rsplit("/", 1)[-1]
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(token, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        expected = self.passwords.get(station_id)
+        return (user == station_id and expected is not None
+                and secrets.compare_digest(password, expected))
 
     def fail(self, action, count=1, error=InternalError):
         """Answer the next count calls of action with a CallError (error: an OCPPError

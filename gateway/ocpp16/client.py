@@ -44,6 +44,14 @@ def _begin_key(connector_id, key):
     return "txbegin:%d:%d" % (connector_id, key)
 
 
+def _reason(e):
+    """Why a connection failed, with the TLS cause a websockets error wraps (a TLS alert
+    such as "certificate required" surfaces as "no valid HTTP response")."""
+    text = "%s: %s" % (type(e).__name__, e) if str(e) else type(e).__name__
+    cause = e.__cause__ or e.__context__
+    return text if cause is None else "%s (%s)" % (text, _reason(cause))
+
+
 class QueueChargePoint(StationChargePoint):
     """StationChargePoint that tells the durable queue the moment a queued message's frame
     is in the socket (`written_hooks`: unique id -> fn()) and the moment its answer arrived,
@@ -78,14 +86,18 @@ class QueueChargePoint(StationChargePoint):
 
 class Ocpp16Client:
     def __init__(self, csms_url, station_id, station, vendor="smartevse-ref",
-                 model="gateway", firmware_version=None, backoff=None, config=None):
+                 model="gateway", firmware_version=None, backoff=None, config=None,
+                 security_profile=0, connect_kwargs=None):
         self.url = csms_url.rstrip("/") + "/" + station_id
         self.station_id = station_id
         self.station = station
         self.vendor, self.model, self.firmware_version = vendor, model, firmware_version
         self.backoff = backoff or Backoff(0.5, 30.0)
         self.config = config or Config16(station.store, len(station.connector_ids),
-                                         feature_profiles(StationChargePoint))
+                                         feature_profiles(StationChargePoint),
+                                         security_profile=security_profile)
+        # websockets.connect extras of the security profile (gateway/security.py)
+        self.connect_kwargs = connect_kwargs or {}
         self.sampler = MeterSampler(station, self.config, self._send_meter_values_now)
         station.remote_start_timeout_s = self.config.number("ConnectionTimeOut")
         self.config.on_change(self._config_changed)
@@ -118,12 +130,13 @@ class Ocpp16Client:
         while True:
             try:
                 async with websockets.connect(self.url, subprotocols=["ocpp1.6"],
-                                              open_timeout=10, ping_interval=30) as ws:
+                                              open_timeout=10, ping_interval=30,
+                                              **self.connect_kwargs) as ws:
                     self.backoff.reset()
                     log.info("connected to %s", self.url)
                     await self._serve(ws)
             except (TimeoutError, OSError, websockets.WebSocketException) as e:
-                log.warning("CSMS connection: %s", e or type(e).__name__)
+                log.warning("CSMS connection: %s", _reason(e))
             except OCPPError as e:
                 log.warning("CSMS refused a station message: %s", e)
             finally:

@@ -3,7 +3,13 @@
 // JSON schemas (station calls against <Action>.req, our results against <Action>.conf, our
 // calls against <Action>.req, the station's results against <Action>.conf).
 //
-//   node tests/e2e/strict_csms.mjs [--boot-interval 10]
+//   node tests/e2e/strict_csms.mjs [--boot-interval 10] [--password PW]
+//        [--tls-cert PEM --tls-key PEM [--client-ca PEM]]
+//
+// Security profiles (docs/ocpp.md "Security"): --password answers a handshake without that
+// HTTP Basic password (username = the station id) with HTTP 401 (profiles 1-2); --tls-cert /
+// --tls-key serve wss:// (TLS 1.2+); --client-ca also requires a client certificate from
+// that CA (profile 3).
 //
 // stdout: one JSON object per line:
 //   {"event":"listening","url":"ws://127.0.0.1:PORT/ocpp"}     first line; the station id is appended
@@ -17,6 +23,8 @@
 // stdin (control): one JSON object per line, {"id":N,"action":"Reset","params":{"type":"Hard"}}:
 // the CSMS calls action on the connected station and answers with a "reply" line. EOF on stdin
 // (the test ended) stops the process.
+import { readFileSync } from "node:fs";
+import https from "node:https";
 import readline from "node:readline";
 import rpc from "ocpp-rpc";
 
@@ -28,6 +36,9 @@ const arg = (name, dflt) => {
     return i > 0 ? process.argv[i + 1] : dflt;
 };
 const bootIntervalS = parseInt(arg("--boot-interval", "10"), 10);
+const password = arg("--password", null);
+const tlsCert = arg("--tls-cert", null);
+const clientCa = arg("--client-ca", null);
 
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 const now = () => new Date().toISOString();
@@ -43,6 +54,11 @@ server.auth((accept, reject, handshake) => {
     if (!handshake.protocols.has(PROTOCOL)) {
         emit({ event: "rejected", identity: handshake.identity, protocols: [...handshake.protocols] });
         reject(400, "an OCPP 1.6 subprotocol (ocpp1.6) is required");
+        return;
+    }
+    if (password !== null && (!handshake.password || handshake.password.toString() !== password)) {
+        emit({ event: "unauthorized", identity: handshake.identity });
+        reject(401, "wrong or missing Basic-auth credentials");
         return;
     }
     accept({}, PROTOCOL);
@@ -129,5 +145,18 @@ for (const sig of ["SIGTERM", "SIGINT"]) {
     process.on(sig, () => process.exit(0));
 }
 
-const http = await server.listen(0, "127.0.0.1");
-emit({ event: "listening", url: `ws://127.0.0.1:${http.address().port}/ocpp` });
+if (tlsCert === null) {
+    const http = await server.listen(0, "127.0.0.1");
+    emit({ event: "listening", url: `ws://127.0.0.1:${http.address().port}/ocpp` });
+} else {
+    const tls = https.createServer({
+        cert: readFileSync(tlsCert), key: readFileSync(arg("--tls-key")), minVersion: "TLSv1.2",
+        ca: clientCa === null ? undefined : readFileSync(clientCa),
+        requestCert: clientCa !== null, rejectUnauthorized: clientCa !== null,
+    });
+    tls.on("upgrade", server.handleUpgrade);
+    tls.on("tlsClientError", (err) => emit({ event: "tls_error", error: err.message }));
+    tls.listen(0, "127.0.0.1", () => {
+        emit({ event: "listening", url: `wss://127.0.0.1:${tls.address().port}/ocpp` });
+    });
+}

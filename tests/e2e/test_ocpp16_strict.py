@@ -24,14 +24,14 @@ DUTY_10_A_PERMILLE = 166  # IEC 61851-1 Annex A: I = 0.6 x duty% -> 10 A = 16.6 
 class StrictCsms:
     """The node process; `events` are its stdout JSON lines, in order."""
 
-    def __init__(self, stderr_path):
+    def __init__(self, stderr_path, args=()):
         node = shutil.which("node")
         assert node, "node is missing: install Node.js 20+ (the strict CSMS runs on it)"
         assert (REPO / "node_modules" / "ocpp-rpc" / "package.json").is_file(), \
             "the npm package ocpp-rpc is missing: run `npm ci` at the repo root (make test does)"
         self._stderr = open(stderr_path, "w")  # noqa: SIM115 (closed in stop)
         self.stderr_path = stderr_path
-        self.proc = subprocess.Popen([node, str(SCRIPT)], cwd=REPO, stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([node, str(SCRIPT), *args], cwd=REPO, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._stderr, text=True)
         self.events = []
         self._cond = threading.Condition()
