@@ -12,6 +12,7 @@ Capabilities:
     meter          a MID meter on the charger's RS-485 whose true energy the lab knows
     mains          cut and restore the supply, set its voltage and frequency
     button         press the override button
+    tamper         open and close the enclosure's lid switch (do("tamper", open=1|0))
     link           be the gateway on the firmware link (HELLO, LIMIT, SCHEDULE, ...)
     restorations   hundreds of power restorations in little time (virtual time)
     backend        the gateway and a CSMS end to end (OCPP over WebSockets)
@@ -20,7 +21,8 @@ Capabilities:
 The methods (all times in ms of the lab's clock):
     now_ms, advance(ms), wait_until(pred, timeout_ms) -> ms waited or None
     do(command, **args)       the sim_hardware command vocabulary (docs/sim_hardware.md):
-                              plug, unplug, draw, set_ev, press_button, power_cut, mains, ...
+                              plug, unplug, draw, set_ev, press_button, power_cut, mains,
+                              tamper, ...
     duty_permille(), contactor_closed(), ev_current_ma(), cp_high_mv()
     link_connect(link_timeout_ms), link_disconnect(), link_send(mtype, fields),
     received(mtype) -> [(t_ms, fields)], limit(entity_src, limit_ma, duration_s)
@@ -36,7 +38,7 @@ side of the link is one class for every lab: conformance/link_peer.py (LinkPeer)
 """
 
 CAPABILITIES = ("pilot", "contactor", "load", "meter", "mains", "button", "link",
-                "restorations", "backend", "energy_manager")
+                "restorations", "backend", "energy_manager", "tamper")
 
 
 def missing(lab, needs):

@@ -12,7 +12,7 @@ SAMPLE_MS = 100  # plot resolution
 
 class SimLab(LinkPeer):
     capabilities = frozenset(("pilot", "contactor", "load", "meter", "mains", "button", "link",
-                              "restorations"))
+                              "restorations", "tamper"))
     virtual_time = True
 
     def __init__(self, settings=None, seed=1, meter=None, ev="basic"):

@@ -1,11 +1,11 @@
 """What the firmware decides on its own, made visible upstream (issue 6): the failsafe
 (AG-11), the randomised delay (UK-11, AG-13), the owner's manual override (AG-12), meter
-faults (AG-03) and the power-quality response (T7-PQ). The firmware reports each as a link
-EVENT record (protocols/LINK.md §4, EV_*); `notice(code, args)` turns one into a
-version-neutral notice `(kind, data)` by ONE table, NOTICES. The Station enqueues it in the
-durable queue in the same SQLite transaction that marks the record processed, so none is
-lost or doubled; the OCPP 1.6 adapter sends it as a DataTransfer whose messageId is the
-kind (gateway/ocpp16/vendor.py, docs/ocpp.md).
+faults (AG-03), the power-quality response (T7-PQ) and the tamper switch (UK-S8). The
+firmware reports each as a link EVENT record (protocols/LINK.md §4, EV_*); `notice(code,
+args)` turns one into a version-neutral notice `(kind, data)` by ONE table, NOTICES. The
+Station enqueues it in the durable queue in the same SQLite transaction that marks the
+record processed, so none is lost or doubled; the OCPP 1.6 adapter sends it as a
+DataTransfer whose messageId is the kind (gateway/ocpp16/vendor.py, docs/ocpp.md).
 
 data is JSON-ready (camelCase keys, integers with their unit in the name)."""
 
@@ -64,6 +64,16 @@ def _power_quality(a):
     return "PowerQuality", data
 
 
+# EV_SECURITY code -> the event's type (UK-S8: the enclosure's tamper switch)
+SECURITY_TYPES = {lm.SEC_TAMPER_OPEN: "TamperDetected", lm.SEC_TAMPER_CLOSED: "TamperCleared"}
+
+
+def _security(a):
+    """UK Schedule 1 para 8: the firmware saw the lid opened or closed; it logs it and
+    the charge goes on (docs/hardware.md, "Tamper")."""
+    return "SecurityEvent", {"type": _name(SECURITY_TYPES, a["code"])}
+
+
 # EV_* -> fn(named event args) -> (kind, data)
 NOTICES = {
     lm.EV_FAILSAFE: _failsafe,
@@ -71,9 +81,10 @@ NOTICES = {
     lm.EV_OVERRIDE: _override,
     lm.EV_METER: _meter,
     lm.EV_POWER_QUALITY: _power_quality,
+    lm.EV_SECURITY: _security,
 }
 KINDS = ("Failsafe", "RandomisedDelay", "ManualOverride", "MeterFault", "MeterEnergyFlag",
-         "PowerQuality")
+         "PowerQuality", "SecurityEvent")
 
 
 def notice(code, args):

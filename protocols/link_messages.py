@@ -273,6 +273,9 @@ EVENTS = {
     # resets its duplicate check for this EVSE
     EV_LOG_RESET: ("log_reset", ("", "", "dropped", "")),
 }
+# EV_SECURITY code (UK Schedule 1 para 8, UK-S8): the enclosure's tamper switch
+SEC_TAMPER_OPEN = const(1)  # the lid was opened (or the switch's wire cut)
+SEC_TAMPER_CLOSED = const(2)  # the lid is closed again
 _EV_ARGS = ("a", "b", "c", "d")
 
 

@@ -235,6 +235,7 @@ class Charger:
         out["frequency_mhz"] = b.mains_mhz
         out["button"] = b.button
         out["rcd"] = b.rcd
+        out["lid_open"] = b.lid_open  # the tamper switch (UK-S8)
         ctl = self.ctl
         if ctl is not None:
             s = ctl.status()

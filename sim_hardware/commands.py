@@ -21,6 +21,7 @@ POSITIONAL = {
     "power_cut": ("s",),
     "mains": (),
     "rcd": ("tripped",),
+    "tamper": ("open",),
     "limit": ("a", "entity"),
     "hello": ("link_timeout_ms",),
     "settings": (),
@@ -162,6 +163,12 @@ def run(ch, name, args):
             ch.board.trip_rcd()
         else:
             ch.board.clear_rcd()
+    elif name == "tamper":
+        lid_open = _get(args, "open", 1, integer)
+        if lid_open not in (0, 1):
+            raise ValueError("tamper: open must be 1 (lid off) or 0 (lid on), got %r"
+                             % (args.get("open"),))
+        ch.board.set_tamper(lid_open)
     elif name == "limit":
         ch.limit(_get(args, "a", 0, milli), str(args.get("entity") or "csms"))
     elif name == "hello":

@@ -30,6 +30,9 @@ from hal.base import (
     RESET_POWER_ON,
     RESET_SOFT,
     RESET_WATCHDOG,
+    TAMPER_CLOSED,
+    TAMPER_NOT_FITTED,
+    TAMPER_OPEN,
     Board,
 )
 
@@ -83,14 +86,14 @@ class SimBoard(Board):
     """Board contract on virtual time. Test-side helpers change the world:
     advance(ms); plug / unplug / set_ev_state / set_ev_ohms / remove_diode /
     short_cp / force_cp; set_pp_ohms; weld / fail_to_close / repair; trip_rcd;
-    set_button; link_inject / link_take; meter_inject / meter_take (or
+    set_button; set_tamper; link_inject / link_take; meter_inject / meter_take (or
     meter_device, a function frame -> reply); power_cut / reboot /
     watchdog_reset. What the firmware did is in pwm_log, contactor_log and
     indicator_log as (now_ms, value) and in the duty_permille, contactor_cmd,
     indicator, wdt_feeds and storage attributes."""
 
     def __init__(self, seed=1, pp_fitted=True, feedback_fitted=True, close_ms=30,
-                 open_ms=20, logs=True):
+                 open_ms=20, logs=True, tamper_fitted=True):
         self.now_ms = 0  # virtual time since the sim started; survives resets
         self._boot_ms = 0  # now_ms at the last (re)start: ticks_ms() counts from it
         self._rng = (seed & 0xFFFFFFFF) or 1  # xorshift32 state, never 0
@@ -126,6 +129,8 @@ class SimBoard(Board):
         # inputs and outputs
         self.rcd = 0
         self.button = 0
+        self.tamper_fitted = tamper_fitted
+        self.lid_open = 0  # the enclosure's lid (UK Schedule 1 para 8 tamper switch)
         self.indicator = IND_OFF
         self.logs = logs
         self.pwm_log = []
@@ -262,6 +267,9 @@ class SimBoard(Board):
     def set_button(self, pressed):
         self.button = 1 if pressed else 0
 
+    def set_tamper(self, lid_open):
+        self.lid_open = 1 if lid_open else 0
+
     # -- ports (test side) -------------------------------------------------------------
     def link_inject(self, data):
         """Bytes from the gateway, readable by link_read()."""
@@ -359,6 +367,11 @@ class SimBoard(Board):
 
     def button_pressed(self):
         return self.button
+
+    def tamper(self):
+        if not self.tamper_fitted:
+            return TAMPER_NOT_FITTED
+        return TAMPER_OPEN if self.lid_open else TAMPER_CLOSED
 
     def set_indicator(self, code):
         if code < 0 or code >= IND_COUNT:

@@ -19,6 +19,7 @@ from evse.failsafe import Failsafe
 from evse.meter import Meter
 from evse.override import PRESS_LONG, PRESS_SHORT, Button
 from evse.pilot import Pilot
+from evse.tamper import Tamper
 from evse.uplink import WIRE_SOURCE, Uplink, wire_reason
 from evse.windows import EPOCH_UNIX_S, Windows
 from hal import base as hal
@@ -28,6 +29,7 @@ from protocols import link_messages as lm
 _WELD_DETECT_MS = const(200)  # feedback still closed this long after "open": welded
 _CLOSE_DETECT_MS = const(1000)  # feedback still open this long after "close": failed to close
 _EVENT_FLUSH_MS = const(1000)  # event log writes at most once a second (flash wear)
+_TAMPER_FLUSH_MS = const(10000)  # a tamper event written at once, at most this often
 
 # session state -> TELEMETRY.session (lm.SESSION_STATES, modelled on OCPP statuses)
 _WIRE_SESSION = (0, 4, 4, 2, 3, 3, 6, 7)
@@ -73,6 +75,8 @@ class Controller:
         self.failsafe = Failsafe(settings["link_timeout_ms"])
         self._apply_failsafe_current(now)
         self.button = Button(board.button_pressed())
+        self.tamper = Tamper(board.tamper(), now)  # UK-S8: logged; stops only if set to
+        self.tamper_stops = settings["tamper_action"] == "stop"
         self.override = False  # AG-12: this session charges now, smart limits lifted
         self.owner_paused = False
         self.stopped = False  # CMD_STOP: no offer until unplugged
@@ -87,6 +91,7 @@ class Controller:
         self.fault = 0
         self.ventilation_refused = False
         self._last_flush_ms = now
+        self._tamper_flush_ms = now - _TAMPER_FLUSH_MS
         self.uplink = Uplink(self, board, now)
         self.log(lm.EV_BOOT, self.reset_cause)
         if self.events.problem:
@@ -167,6 +172,7 @@ class Controller:
         self._apply_meter_action(now_ms)
         self.pq.configure(s)
         self._apply_pq_limit(now_ms)
+        self.tamper_stops = s["tamper_action"] == "stop"
         self.log(lm.EV_SETTINGS, 0, 0, 0, 0)
         self.uplink.changed = True
 
@@ -368,6 +374,21 @@ class Controller:
         press = self.button.update(now, b.button_pressed())
         if press:
             self._on_press(press, now)
+        sec = self.tamper.update(now, b.tamper())
+        if sec:
+            self.log(lm.EV_SECURITY, sec)
+            # in flash (and so sendable) at once, not at the next 1 s flush: the record
+            # survives a power cut right after the lid came off. At most one such write per
+            # _TAMPER_FLUSH_MS: a chattering switch falls back to the 1 s flush (wear).
+            if now - self._tamper_flush_ms >= _TAMPER_FLUSH_MS:
+                self._tamper_flush_ms = now
+                self._last_flush_ms = now
+                self.events.flush()
+            self.uplink.changed = True
+            if (sec == lm.SEC_TAMPER_CLOSED and self.tamper_stops and self.plugged
+                    and not self.delay.active(now)):
+                # UK-11: the lid back on is when charging would start again
+                self._start_delay(now, restart.CAUSE_CHARGE_START)
         fs = self.failsafe.update(now)
         if fs:
             self.log(lm.EV_FAILSAFE, 1 if fs > 0 else 0, 0,
@@ -423,7 +444,9 @@ class Controller:
             delaying = False
         # A rate-change delay holds the old rate; the others hold the EVSE idle.
         held_idle = delaying and self.delay.cause != restart.CAUSE_RATE_CHANGE
-        offer = applied > 0 and not held_idle and not self.owner_paused and not self.stopped
+        tamper_held = self.tamper_stops and self.tamper.open
+        offer = (applied > 0 and not held_idle and not self.owner_paused and not self.stopped
+                 and not tamper_held)
         prev = self.session.state
         state = self.session.step(now, cp, offer, self._hardware_fault(now),
                                   self.settings["allow_ventilation"], self.available,
@@ -496,7 +519,8 @@ class Controller:
             code = hal.IND_DELAYED
         elif state == session.IDLE:
             code = hal.IND_READY
-        elif self.limits.target_ma == 0 or self.owner_paused or self.stopped:
+        elif (self.limits.target_ma == 0 or self.owner_paused or self.stopped
+              or (self.tamper_stops and self.tamper.open)):
             code = hal.IND_PAUSED
         else:
             code = hal.IND_CONNECTED
@@ -533,6 +557,7 @@ class Controller:
             "owner_paused": self.owner_paused,
             "stopped": self.stopped,
             "available": self.available,
+            "tamper": self.tamper.state(),
             "delay_remaining_s": self.delay.remaining_s(now),
             "window_blocked": self.window_blocked,
             "unix_s": self.wall_s + EPOCH_UNIX_S if self.clock_synced else 0,

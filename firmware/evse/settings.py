@@ -85,6 +85,7 @@ _TABLE = (
     ("pq_response", _RESPONSE, "pause", 6000, 80000, "T7-PQ none, pause or mA"),
     ("pq_readings", _RANGE, 3, 1, 10, "T7-PQ readings outside the band"),
     ("pq_hold_s", _RANGE, 30, 0, 3600, "T7-PQ time back in band"),
+    ("tamper_action", _ONE_OF, "log", ("log", "stop"), 0, "UK-S8: lid off logs, or also stops"),
 )
 _ROWS = {row[0]: row for row in _TABLE}
 KEYS = tuple(row[0] for row in _TABLE)

@@ -5,7 +5,7 @@
 # Every value is an int (no floats, no tuples): a steady control tick must not
 # allocate, and the boards have single-precision floats only. Methods the core
 # calls every tick (ticks_ms, cp_high_mv, cp_low_mv, pp_ohms,
-# contactor_feedback, rcd_fault, button_pressed, set_pwm, set_contactor,
+# contactor_feedback, rcd_fault, button_pressed, tamper, set_pwm, set_contactor,
 # set_indicator, link_read / meter_read with nothing pending, wdt_feed) must
 # not allocate either.
 try:
@@ -31,6 +31,11 @@ PP_OPEN_OHMS = const(100000)
 FEEDBACK_OPEN = const(0)
 FEEDBACK_CLOSED = const(1)
 FEEDBACK_NOT_FITTED = const(-1)
+
+# tamper() values (UK Schedule 1 para 8: the enclosure's lid switch)
+TAMPER_CLOSED = const(0)
+TAMPER_OPEN = const(1)
+TAMPER_NOT_FITTED = const(-1)
 
 # set_indicator(code) codes. The real boards show them on an RGB LED (colour
 # in the comment, docs/hardware.md); the sim board records them.
@@ -99,6 +104,12 @@ class Board:
         """Raw level of the override button: 1 pressed, 0 released. The core
         debounces and times short / long presses."""
         raise NotImplementedError("button_pressed")
+
+    def tamper(self):
+        """Raw level of the enclosure's tamper switch (UK Schedule 1 para 8):
+        TAMPER_OPEN 1 while the lid is off (or the switch's wire is cut),
+        TAMPER_CLOSED 0, TAMPER_NOT_FITTED -1. The core debounces it."""
+        raise NotImplementedError("tamper")
 
     def set_indicator(self, code):
         """Show one of the IND_* codes on the LED / display."""

@@ -20,6 +20,7 @@ _FEEDBACK_PIN = const(35)  # <- auxiliary contact via optocoupler, low = closed
 _RCD_PIN = const(34)  # <- RCD / RDC-DD trip output, low = tripped
 _DC6_PIN = const(33)  # <- 6 mA DC module trip output, low = tripped
 _BUTTON_PIN = const(32)  # <- override button to GND (internal pull-up)
+_TAMPER_PIN = const(25)  # <- lid microswitch to GND (internal pull-up): high = lid off
 _LED_PINS = (18, 19, 4)  # -> red, green, blue LED (high = on)
 _LINK_UART = const(2)
 _LINK_TX_PIN = const(17)
@@ -34,6 +35,7 @@ _METER_BAUD = const(9600)  # until main.py applies settings["meter"]
 # --- fitted options ---------------------------------------------------------
 _PP_FITTED = True  # False for a tethered cable: pp_ohms() returns -1
 _FEEDBACK_FITTED = True  # False: contactor_feedback() returns -1
+_TAMPER_FITTED = True  # False: no lid switch, tamper() returns -1
 
 # --- calibration (docs/hardware.md, "CP sense" and "Calibration") ------------
 # Two points: ADC mV (read_uv() // 1000) with the pilot at a measured voltage.
@@ -84,6 +86,7 @@ class Esp32Board(McuBoard):
             # MicroPython 1.27 (ports/esp32/modmachine.c): power-on and
             # brown-out -> PWRON_RESET; the watchdogs -> WDT_RESET;
             # machine.reset() and panics -> HARD_RESET; Ctrl-D -> SOFT_RESET.
+            tamper=Pin(_TAMPER_PIN, Pin.IN, Pin.PULL_UP) if _TAMPER_FITTED else None,
             causes=(("PWRON_RESET", RESET_POWER_ON), ("WDT_RESET", RESET_WATCHDOG),
                     ("HARD_RESET", RESET_SOFT), ("SOFT_RESET", RESET_SOFT)),
         )

@@ -17,6 +17,9 @@ from hal.base import (
     IND_COUNT,
     IND_FAULT,
     RESET_OTHER,
+    TAMPER_CLOSED,
+    TAMPER_NOT_FITTED,
+    TAMPER_OPEN,
     Board,
 )
 
@@ -47,10 +50,12 @@ class McuBoard(Board):
     pilot_mv_hi) two-point calibration of the CP sense front end; cp_buf: a
     preallocated array for one burst of CP samples; cp_split: the spread, in
     the ADC's unit, below which a burst is one steady level; causes:
-    (machine reset-cause name, RESET_*) pairs."""
+    (machine reset-cause name, RESET_*) pairs; tamper: input Pin with pull-up
+    of the lid microswitch (its contact to GND made while the lid is on:
+    high = lid off or wire cut) or None (not fitted)."""
 
     def __init__(self, pwm, contactor, feedback, rcd, dc6, button, leds, link, meter,
-                 meter_de, cal, cp_buf, cp_split, causes):
+                 meter_de, cal, cp_buf, cp_split, causes, tamper=None):
         contactor.value(0)
         meter_de.value(0)
         self._pwm = pwm
@@ -62,6 +67,7 @@ class McuBoard(Board):
         self._rcd = rcd
         self._dc6 = dc6
         self._button = button
+        self._tamper = tamper
         self._led_r = leds[0]
         self._led_g = leds[1]
         self._led_b = leds[2]
@@ -210,6 +216,12 @@ class McuBoard(Board):
 
     def button_pressed(self):
         return 1 if self._button.value() == _ACTIVE_LOW else 0
+
+    def tamper(self):
+        # fail-secure: a cut wire reads like an open lid (docs/hardware.md, "Tamper")
+        if self._tamper is None:
+            return TAMPER_NOT_FITTED
+        return TAMPER_OPEN if self._tamper.value() else TAMPER_CLOSED
 
     def set_indicator(self, code):
         if code == self._ind:

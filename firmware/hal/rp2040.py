@@ -21,6 +21,7 @@ _FEEDBACK_PIN = const(14)  # <- auxiliary contact via optocoupler, low = closed
 _RCD_PIN = const(13)  # <- RCD / RDC-DD trip output, low = tripped
 _DC6_PIN = const(12)  # <- 6 mA DC module trip output, low = tripped
 _BUTTON_PIN = const(11)  # <- override button to GND (internal pull-up)
+_TAMPER_PIN = const(10)  # <- lid microswitch to GND (internal pull-up): high = lid off
 _LED_PINS = (18, 19, 20)  # -> red, green, blue LED (high = on)
 _SMPS_MODE_PIN = const(23)  # high: the Pico's regulator in PWM mode, less ADC noise
 _LINK_UART = const(0)
@@ -36,6 +37,7 @@ _METER_BAUD = const(9600)  # until main.py applies settings["meter"]
 # --- fitted options ---------------------------------------------------------
 _PP_FITTED = True  # False for a tethered cable: pp_ohms() returns -1
 _FEEDBACK_FITTED = True  # False: contactor_feedback() returns -1
+_TAMPER_FITTED = True  # False: no lid switch, tamper() returns -1
 
 # --- calibration (docs/hardware.md, "CP sense" and "Calibration") ------------
 # Two points: ADC mV (read_u16() * 3300 >> 16) with the pilot at a measured
@@ -90,6 +92,7 @@ class Rp2040Board(McuBoard):
             cp_buf=array("H", bytes(2 * _CP_SAMPLES)),
             cp_split=_CP_SPLIT_U16,
             # MicroPython tells only PWRON_RESET from WDT_RESET; see below.
+            tamper=Pin(_TAMPER_PIN, Pin.IN, Pin.PULL_UP) if _TAMPER_FITTED else None,
             causes=(("PWRON_RESET", RESET_POWER_ON), ("WDT_RESET", RESET_WATCHDOG)),
         )
         # machine.reset() reboots through the watchdog too. The pico-sdk's

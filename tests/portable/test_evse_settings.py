@@ -60,6 +60,7 @@ def test_design_3_2_defaults_of_every_key():
         "pq_voltage_min_mv": 216200, "pq_voltage_max_mv": 253000,
         "pq_frequency_min_mhz": 49500, "pq_frequency_max_mhz": 50500,
         "pq_response": "pause", "pq_readings": 3, "pq_hold_s": 30,
+        "tamper_action": "log",
     }
     assert sorted(settings.KEYS) == sorted(d.keys())
     assert not _has_float(d)

@@ -259,3 +259,19 @@ def test_indicator_and_service_mode(tmp_path, monkeypatch):
     assert b._contactor.v == 0 and m.state["duty"] == 0
     assert (b._led_r.v, b._led_g.v, b._led_b.v) == (1, 0, 0)
     assert m.mem32[0x40058000] & (1 << 30) == 0
+
+
+@pytest.mark.parametrize("board_name,pin", [("esp32", 25), ("rp2040", 10)])
+def test_uk_s8_tamper_lid_switch(board_name, pin, tmp_path, monkeypatch):
+    """UK Schedule 1 para 8: the lid microswitch on its pin (docs/hardware.md) with the
+    internal pull-up; the lid holds the contact to GND made, so low = closed (0) and
+    high = lid off or a cut wire (1); a board file without the switch reports -1."""
+    b, m, clock = load(board_name, tmp_path, monkeypatch)
+    assert b._tamper.n == pin and b._tamper.v == 1  # pulled up: nothing holds it low
+    assert b.tamper() == 1
+    b._tamper.v = 0
+    assert b.tamper() == 0
+    mod = sys.modules["hal." + board_name]
+    monkeypatch.setattr(mod, "_TAMPER_FITTED", False)
+    bare = mod.Esp32Board() if board_name == "esp32" else mod.Rp2040Board()
+    assert bare.tamper() == -1

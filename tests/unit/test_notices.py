@@ -25,6 +25,18 @@ def test_every_kind_comes_from_the_table_and_others_are_not_notices():
             notices.notice(lm.EV_METER, {"ok": 0, "reason": 1, "value": 0, "value2": 0})[0],
             notices.notice(lm.EV_METER, {"ok": 1, "reason": 16, "value": 5, "value2": 3})[0],
             notices.notice(lm.EV_POWER_QUALITY, {"on": 1, "cause": 1, "voltage_mv": 1,
-                                                 "frequency_mhz": 1})[0]}
+                                                 "frequency_mhz": 1})[0],
+            notices.notice(lm.EV_SECURITY, {"code": lm.SEC_TAMPER_OPEN})[0]}
     assert made == set(notices.KINDS)
     assert notices.notice(lm.EV_PLUG, {"cp_state": 1, "cable_ma": 32000}) is None
+
+
+def test_uk_s8_tamper_security_event_notice():
+    """UK Schedule 1 para 8: the firmware's EV_SECURITY tamper codes become a SecurityEvent
+    DataTransfer, TamperDetected when the lid opens and TamperCleared when it closes; an
+    unknown code keeps its number rather than being dropped."""
+    assert notices.notice(lm.EV_SECURITY, {"code": lm.SEC_TAMPER_OPEN}) == (
+        "SecurityEvent", {"type": "TamperDetected"})
+    assert notices.notice(lm.EV_SECURITY, {"code": lm.SEC_TAMPER_CLOSED}) == (
+        "SecurityEvent", {"type": "TamperCleared"})
+    assert notices.notice(lm.EV_SECURITY, {"code": 99}) == ("SecurityEvent", {"type": "code_99"})
