@@ -131,6 +131,8 @@ def _stored(up, key):
 
 def on_setting_get(up, f, tag, now_ms):
     key = f["key"]
+    if not key:  # LINK.md: ST_UNKNOWN, in a RESULT: SETTING_VALUE has no empty key (fuzzing)
+        return _result(up, lm.SETTING_GET, tag, lm.ST_UNKNOWN, 0, now_ms)
     known, value = _stored(up, key)
     if known:
         _setting_value(up, key, tag, lm.ST_OK, value, now_ms)

@@ -5,6 +5,7 @@ Handlers answer at once; what reaches the firmware runs after the answer (`@afte
 receive loop is never held by a link request (UnlockConnector excepted: its answer is the
 firmware's). TriggerMessage: gateway/ocpp16/trigger.py; DataTransfer: gateway/ocpp16/vendor.py."""
 
+import decimal
 import logging
 
 from ocpp.exceptions import (
@@ -63,6 +64,16 @@ class StationChargePoint(ConfigurationHandlers, SmartChargingHandlers, TriggerMe
             return await super()._handle_call(msg)
         except FormatViolationError as e:
             raise FormationViolationError(e.description, e.details) from None
+        except (decimal.InvalidOperation, TypeError):
+            # jsonschema's multipleOf check raises instead of failing on a number past
+            # Decimal's 28 digits (a limit of 1e308) or on Infinity / NaN (not JSON, RFC 8259
+            # §6, but Python's parser takes them); handler errors never get here (the
+            # library answers InternalError), and escaping route_message this would end the
+            # connection's receive loop (found by bench/fuzz_campaigns.py)
+            raise FormationViolationError(
+                "Payload for Action is syntactically incorrect or not conform the PDU "
+                "structure for Action",
+                {"cause": "a number that is too large or not a JSON number"}) from None
 
     def _connector(self, connector_id):
         """RemoteStart without connectorId: the only connector, else none."""

@@ -25,6 +25,12 @@ def _int(v):
     return None if v is None else int(v)
 
 
+# Longest composite schedule served (§5.7 Rejected otherwise): a year covers every weekly
+# recurrence. The work and the answer grow with the duration times the recurrences: a
+# CSMS asking 10**12 s with a daily profile held the receive loop for hours and took
+# gigabytes (found by bench/fuzz_campaigns.py)
+COMPOSITE_DURATION_MAX_S = 366 * 86400
+
 class SmartChargingHandlers:
     """ChargePoint mixin; needs self.station (with .smart and .connector_ids)."""
 
@@ -57,7 +63,8 @@ class SmartChargingHandlers:
         cid = int(connector_id)
         smart = self.station.smart
         unit = charging_rate_unit or UNIT_A
-        if (cid != 0 and cid not in self.station.connector_ids) or int(duration) <= 0 \
+        if (cid != 0 and cid not in self.station.connector_ids) \
+                or not 0 < int(duration) <= COMPOSITE_DURATION_MAX_S \
                 or unit not in smart.config.rate_units:
             log.warning("GetCompositeSchedule connector %d, %s s, %s rejected", cid,
                         duration, unit)
