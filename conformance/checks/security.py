@@ -8,8 +8,10 @@ from conformance.result import NotShown
 from protocols import link
 from protocols import link_messages as lm
 
-NOT_BUILT = ("OCPP security profiles 1-3, certificates, signed firmware update and the "
-             "security log are issue 10, not built yet: nothing to exercise")
+NOT_BUILT = ("issue 10 is not finished: certificate management, the security log, signed "
+             "firmware update and OCPP 2.0.1 are not built, and the OCPP 1.6 security "
+             "profiles (tests/e2e/test_ocpp16_security.py) have no conformance check yet: "
+             "nothing exercised here")
 
 for _req in ("AG-01", "UK-S1", "UK-S2", "UK-S3", "UK-S4", "UK-S5", "UK-S7", "UK-S9",
              "UK-S10", "UK-S11"):
