@@ -401,7 +401,7 @@ def test_site_limit_shared_between_two_evses(csms, sim, sim2, start_gateway):
         csms.wait_for("StartTransaction", 10, lambda p: p["connectorId"] == 2)
         for s in (sim, sim2):
             s.wait(lambda st: st["offered_ma"] == 10000 and st["duty_permille"] == duty(10)
-                   and st["draw_ma"] > 0, 10, "10 A each, both charging")
+                   and st["draw_ma"] > 0, 20, "10 A each, both charging")
         assert [lim for _, lim in _composite(csms, 0, 600)] == [20.0]
 
         # 11 A: two 6 A minimums do not fit; the later session pauses (x1, no illegal duty)
@@ -413,11 +413,11 @@ def test_site_limit_shared_between_two_evses(csms, sim, sim2, start_gateway):
         assert _set(csms, 0, _profile(40, "ChargePointMaxProfile", [(0, 20)],
                                       start_s=now - 60)) == "Accepted"
         for s in (sim, sim2):
-            s.wait(lambda st: st["offered_ma"] == 10000, 10, "10 A each again")
+            s.wait(lambda st: st["offered_ma"] == 10000, 20, "10 A each again")
 
         sim.control("unplug")
         csms.wait_for("StopTransaction", 10)
-        sim2.wait(lambda s: s["offered_ma"] == 20000 and s["duty_permille"] == duty(20), 10,
+        sim2.wait(lambda s: s["offered_ma"] == 20000 and s["duty_permille"] == duty(20), 20,
                   "EVSE 2: all 20 A")
         time.sleep(0.5)
     finally:
@@ -449,7 +449,7 @@ def test_site_limit_shared_while_the_csms_is_down(csms, sim, sim2, start_gateway
     sim2.control("plug", state="B", pp_ohms=220)
     sim2.control("draw", a=16, phases=3)
     for s in (sim, sim2):
-        s.wait(lambda st: st["offered_ma"] == 10000 and st["draw_ma"] > 0, 10,
+        s.wait(lambda st: st["offered_ma"] == 10000 and st["draw_ma"] > 0, 20,
                "10 A each with the CSMS down")
     assert not csms.calls("StartTransaction") or all(
         p["connectorId"] == 1 for p in csms.calls("StartTransaction"))
