@@ -10,5 +10,6 @@ from conformance.checks import (  # noqa: F401
     owner,
     power_quality,
     resilience,
+    secure_link,
     security,
 )
