@@ -44,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
 
+from latency import pct, summary, tx_default_profile  # noqa: E402
 from ocpp.v16 import call  # noqa: E402
 from ocpp16_fixture import read_lines  # noqa: E402
 
@@ -152,25 +153,6 @@ class Control:
         raise SystemExit("timed out waiting for the duty (now %d)" % self.duty())
 
 
-def profile(limit_a):
-    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
-    return {"charging_profile_id": 1, "stack_level": 0,
-            "charging_profile_purpose": "TxDefaultProfile", "charging_profile_kind": "Absolute",
-            "charging_schedule": {"charging_rate_unit": "A", "start_schedule": start,
-                                  "charging_schedule_period": [{"start_period": 0,
-                                                                "limit": limit_a}]}}
-
-
-def pct(values, p):
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, -(-p * len(s) // 100) - 1))]  # nearest rank
-
-
-def summary(name, values):
-    return "%-10s n=%3d  p50 %6.1f  p90 %6.1f  p99 %6.1f  max %6.1f ms" % (
-        name, len(values), pct(values, 50), pct(values, 90), pct(values, 99), max(values))
-
-
 def measure(csms, ctl, changes):
     lat = {a: [] for a in CURRENTS_A}
     for i in range(changes):
@@ -178,7 +160,7 @@ def measure(csms, ctl, changes):
         want = iec61851.duty_from_current(limit_a * 1000)
         t0 = time.monotonic()
         fut = csms.send(call.SetChargingProfile(connector_id=1,
-                                                cs_charging_profiles=profile(limit_a)))
+                                                cs_charging_profiles=tx_default_profile(limit_a)))
         while True:
             d = ctl.duty()
             if d == want:

@@ -47,6 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "e2e")]
 
+from latency import pct, summary, tx_default_profile  # noqa: E402
 from ocpp.v16 import call  # noqa: E402
 from ocpp16_fixture import read_lines  # noqa: E402
 
@@ -105,25 +106,6 @@ class Control:
             time.sleep(0.05)
 
 
-def profile(limit_a):
-    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
-    return {"charging_profile_id": 5, "stack_level": 0,
-            "charging_profile_purpose": "TxDefaultProfile", "charging_profile_kind": "Absolute",
-            "charging_schedule": {"charging_rate_unit": "A", "start_schedule": start,
-                                  "charging_schedule_period": [{"start_period": 0,
-                                                                "limit": limit_a}]}}
-
-
-def pct(values, p):
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, -(-p * len(s) // 100) - 1))]  # nearest rank
-
-
-def summary(name, values):
-    return "%-22s n=%4d  p50 %7.1f  p90 %7.1f  p99 %7.1f  max %7.1f ms" % (
-        name, len(values), pct(values, 50), pct(values, 90), pct(values, 99), max(values))
-
-
 def start_sessions(csms, ctl, n):
     for evse in range(1, n + 1):
         ctl("plug", evse=evse, state="B", pp_ohms=220)
@@ -141,7 +123,7 @@ def push(csms, ctl, limit_a):
     answered = []
     t0 = time.monotonic()
     fut = csms.send(call.SetChargingProfile(connector_id=0,
-                                            cs_charging_profiles=profile(limit_a)))
+                                            cs_charging_profiles=tx_default_profile(limit_a, 5)))
     fut.add_done_callback(lambda _f: answered.append(time.monotonic()))
     pilots = ctl.wait_pilots(lambda p: p["duty_permille"] == want, 30, "%d A" % limit_a)
     r = fut.result(30)
@@ -278,16 +260,16 @@ def report(args, r):
           % (", ".join("%s %d" % kv for kv in sorted(kinds.items())) or "none"))
     print("push: TxDefaultProfile on connector 0 -> new duty on each pilot, %d pushes "
           "alternating %s A" % (args.pushes, "/".join(map(str, CURRENTS_A))))
-    print(summary("per EVSE", r["lat"]))
-    print(summary("first EVSE of a push", r["first"]))
-    print(summary("all %d of a push" % args.evses, r["last"]))
-    print(summary("CSMS had the answer", r["answers"]))
+    print(summary("per EVSE", r["lat"], 22))
+    print(summary("first EVSE of a push", r["first"], 22))
+    print(summary("all %d of a push" % args.evses, r["last"], 22))
+    print(summary("CSMS had the answer", r["answers"], 22))
     print("target p99 < %d ms: p99 %.1f ms = %.2f x the target -> %s"
           % (PUSH_TARGET_MS, p99, p99 / PUSH_TARGET_MS,
              "met" if p99 < PUSH_TARGET_MS else "NOT met"))
     print("gateway CPU during the pushes: %.1f %% of one core; its clean stop (SIGTERM) "
           "took %.1f s" % (100 * r["push_share"], r["gw_stop_s"]))
-    print(summary("floor, no gateway", r["floor"]) + "   LIMIT frames written by the "
+    print(summary("floor, no gateway", r["floor"], 22) + "   LIMIT frames written by the "
           "bench straight to the %d links (the emulation's and the machine's share)"
           % args.evses)
     print("notes: latency from handing the call to the CSMS library to the sim's tick round "
