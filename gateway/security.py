@@ -1,6 +1,6 @@
 """OCPP security profiles 0-3 of the gateway's CSMS connection (OCPP 1.6 security
-whitepaper "Improved security for OCPP 1.6-J", secure connection setup; DESIGN §8; UK-S1
-unique credentials, UK-S4 secure communication):
+whitepaper "Improved security for OCPP 1.6-J", secure connection setup; DESIGN §8; UK-S2
+unique passwords, UK-S5 secure communication: SI 2021/1467 Schedule 1 paras 2 and 5):
 
     0  ws://,  no authentication (trusted networks and tests only)
     1  ws://,  HTTP Basic auth: username = station id, password = the station's key

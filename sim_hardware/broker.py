@@ -2,7 +2,7 @@
 (sim_hardware/demo/processes.py) and the MQTT tests (tests/mosquitto_fixture.py) start it:
 the Debian package's binary with a config file and a password file made for the run, on
 free loopback ports, no system service. No anonymous clients (no default credentials,
-UK-S1); optionally a TLS listener with a certificate from a CA made for the run.
+UK-S2); optionally a TLS listener with a certificate from a CA made for the run.
 
     b = Mosquitto(directory, {"gateway": "pw1", "charger": "pw2"}, tls=True)
     b.start()                  # listening; BrokerFailed with its log's tail otherwise

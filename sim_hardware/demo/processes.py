@@ -97,7 +97,7 @@ class Child:
 
 class Broker(Mosquitto):
     """mosquitto (sim_hardware/broker.py) on 127.0.0.1:port with a password file of one user
-    made for this run (no default credentials, UK-S1), started at once; wait_ready() waits
+    made for this run (no default credentials, UK-S2), started at once; wait_ready() waits
     for it; url(prefix) is what the gateway's --hems takes."""
 
     failure = PartFailed
