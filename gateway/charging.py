@@ -33,6 +33,7 @@ from gateway.smart.profiles import (
     Transaction,
     check_profile,
     profile_from_ocpp16,
+    profile_from_ocpp201,
 )
 from gateway.smart.to_link import LINK_MAX_PERIODS, EvseInfo, plan, raises
 from protocols import link_messages as lm
@@ -118,11 +119,16 @@ class SmartCharging:
         self.changed()
         return None
 
-    def remote_start_profile(self, evse_id, payload):
+    def _remote_profile(self, evse_id, payload, v201):
+        if v201:
+            return profile_from_ocpp201(evse_id, payload, self.now_s())
+        return profile_from_ocpp16(evse_id, payload, self.now_s())
+
+    def remote_start_profile(self, evse_id, payload, v201=False):
         """The chargingProfile of a RemoteStartTransaction (OCPP 1.6 §5.11: a TxProfile
-        without transactionId) -> (profile, None), checked but not installed, or (None,
-        Refusal) (logged)."""
-        profile, refusal = profile_from_ocpp16(evse_id, payload, self.now_s())
+        without transactionId; 2.0.1 RequestStartTransaction, F01.FR.08) -> (profile,
+        None), checked but not installed, or (None, Refusal) (logged)."""
+        profile, refusal = self._remote_profile(evse_id, payload, v201)
         if refusal is None:
             refusal = check_profile(profile, self.state(), self.config,
                                     self.profiles.profiles(), remote_start=True)
@@ -131,11 +137,11 @@ class SmartCharging:
             return None, refusal
         return profile, None
 
-    def install_remote_start(self, evse_id, payload):
+    def install_remote_start(self, evse_id, payload, v201=False):
         """Install the chargingProfile of a remote start about to be made on evse_id -> None
         or the Refusal (logged; the remote start must not go on)."""
         self._follow_transactions()  # a transaction that just ended takes only its own
-        profile, refusal = profile_from_ocpp16(evse_id, payload, self.now_s())
+        profile, refusal = self._remote_profile(evse_id, payload, v201)
         refusal = refusal or self.profiles.install(profile, self.state(), remote_start=True)
         if refusal:
             log.warning("RemoteStartTransaction chargingProfile rejected: %s", refusal)

@@ -175,6 +175,21 @@ class Station:
     def transactions_changed(self):
         self._transactions_changed()
 
+    def evse_state(self, cid):
+        """What the firmware of EVSE cid reports of its own decisions (AG-11, AG-12, UK-11),
+        JSON-ready: the answer of the vendor GetEvseState DataTransfer (docs/ocpp.md)."""
+        ln = self.links[cid]
+        t = ln.telemetry
+        st = self.status(cid)
+        state = {"linkOnline": ln.online, "status": st.status if st is not None else None}
+        if t is not None:
+            state.update(failsafe=t.has("failsafe"), override=t.has("override"),
+                         delayRemainingS=t.delay_remaining_s,
+                         noChargeWindow=t.has("no_charge_window"),
+                         meterStale=t.has("meter_stale"), offeredMa=t.offered_ma,
+                         limitSource=t.limit_source)
+        return state
+
     # --- life cycle ---------------------------------------------------------------------
 
     async def start(self):
@@ -263,6 +278,20 @@ class Station:
                 for fn in after:
                     await fn()
 
+    async def enqueue_for_session(self, cid, key, action, payload):
+        """Queue an adapter's message of the transaction of session `key` (e.g. a 2.0.1
+        charging-state change) behind what the session's records queued: taken after the
+        record being processed is committed, dropped when the transaction is over."""
+        async with self._records_lock:
+            s = self.session(cid)
+            if not (s and s.get("key") == key and s.get("authorized")):
+                return False
+            store = self.store
+            await store.aio(store.enqueue, action, dict(payload, connector_id=cid, key=key),
+                            cid)
+        self.queue_changed.set()
+        return True
+
     def _stage(self, meta, key, value):
         meta[key] = value
         self._staged[key] = value
@@ -323,12 +352,14 @@ class Station:
         if id_tag is None:  # no authorisation yet: hold the charge in the firmware
             return [], [lambda: self._command(cid, lm.CMD_PAUSE, 0)]
         self._transactions_changed()  # smart charging: its site share and TxProfile now
-        return [("tx_start", self._tx_start(cid, s, self._unix_s(rec)))], []
+        return [("tx_start", self._tx_start(cid, s, self._unix_s(rec), "plug_in"))], []
 
     @staticmethod
-    def _tx_start(cid, s, unix_s):
+    def _tx_start(cid, s, unix_s, cause):
+        """cause: what began the transaction, "plug_in" (free vend, or a remote start that
+        waited for it) or "remote_start" (of a session already plugged in)."""
         return {"connector_id": cid, "key": s["key"], "id_tag": s["id_tag"],
-                "meter_start_wh": s["meter_start_wh"], "unix_s": unix_s}
+                "meter_start_wh": s["meter_start_wh"], "unix_s": unix_s, "cause": cause}
 
     def _session_stop(self, cid, rec, args, meta):
         s = self.session(cid)
@@ -388,7 +419,8 @@ class Station:
     async def remote_start(self, cid, id_tag):
         """A remote start: the session waiting at the connector starts a transaction now
         (meterStart from the telemetry's import register); with nothing plugged in, the
-        next plug-in starts it with this idTag."""
+        next plug-in starts it with this idTag. id_tag is the adapter's (stored as is): the
+        1.6 idTag string, the 2.0.1 idToken with its remoteStartId."""
         s = self.session(cid)
         if s is None:
             self._remote_tag[cid] = id_tag
@@ -405,8 +437,9 @@ class Station:
         s.update(id_tag=id_tag, authorized=True, start_unix_s=int(self.clock()),
                  meter_start_wh=t.energy_import_wh if t is not None else s["meter_start_wh"])
         store = self.store
-        await store.aio(store.enqueue, "tx_start", self._tx_start(cid, s, int(self.clock())),
-                        cid, meta={self._session_key(cid): s})
+        await store.aio(store.enqueue, "tx_start",
+                        self._tx_start(cid, s, int(self.clock()), "remote_start"), cid,
+                        meta={self._session_key(cid): s})
         self._refresh(cid)
         self._transactions_changed()
         self.queue_changed.set()

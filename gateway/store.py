@@ -502,6 +502,13 @@ class Store:
         return self._read("SELECT COUNT(*) FROM outbound WHERE sent_unix_ms IS NULL AND "
                           "discarded IS NULL")[0][0]
 
+    def pending_actions(self, evse_id=None):
+        """The actions of the messages waiting to be sent, in order (of one EVSE)."""
+        where = "" if evse_id is None else " AND evse_id = %d" % int(evse_id)
+        return [r[0] for r in self._read(
+            "SELECT action FROM outbound WHERE sent_unix_ms IS NULL AND discarded IS NULL"
+            + where + " ORDER BY id")]
+
     def purge_sent(self, older_than_ms):
         """Delete sent or discarded messages finished before older_than_ms (unix ms)."""
         with self._tx() as db:

@@ -4,16 +4,14 @@ CSMS_URL/STATION_ID, kept up with backoff. Per connection: BootNotification unti
 every connector, Heartbeat at the interval, StatusNotification on every change, and the
 durable outbound queue sent in order (tx_start -> Authorize + StartTransaction, tx_stop ->
 StopTransaction, meter_values -> MeterValues with the transactionId), each message until the
-CSMS answered it, with its send state stored around the write so that a kill -9 at any
-moment is resolved at the next start (`_recover`, docs/ocpp.md "Exactly once and kill -9").
+CSMS answered it (gateway/csms_connection.py), a message a kill -9 left in flight resolved
+at the next start by `recovered` (docs/ocpp.md "Exactly once and kill -9").
 The configuration keys (gateway/config16.py) and the MeterValues sampler
 (gateway/ocpp16/meter_values.py) live as long as the client, across connections."""
 
 import asyncio
-import json
 import logging
 import time
-import uuid
 
 import websockets
 from ocpp.exceptions import OCPPError
@@ -21,6 +19,7 @@ from ocpp.v16 import call
 from ocpp.v16.enums import RegistrationStatus
 
 from gateway.config16 import Config16
+from gateway.csms_connection import CsmsConnection, QueueHooks
 from gateway.link import Backoff
 from gateway.ocpp16.charge_point import StationChargePoint, iso, status_call
 from gateway.ocpp16.configuration import feature_profiles
@@ -44,65 +43,26 @@ def _begin_key(connector_id, key):
     return "txbegin:%d:%d" % (connector_id, key)
 
 
-def _reason(e):
-    """Why a connection failed, with the TLS cause a websockets error wraps (a TLS alert
-    such as "certificate required" surfaces as "no valid HTTP response")."""
-    text = "%s: %s" % (type(e).__name__, e) if str(e) else type(e).__name__
-    cause = e.__cause__ or e.__context__
-    return text if cause is None else "%s (%s)" % (text, _reason(cause))
+class QueueChargePoint(QueueHooks, StationChargePoint):
+    pass
 
 
-class QueueChargePoint(StationChargePoint):
-    """StationChargePoint that tells the durable queue the moment a queued message's frame
-    is in the socket (`written_hooks`: unique id -> fn()) and the moment its answer arrived,
-    before the library validates it (`answer_hooks`: unique id -> fn(payload))."""
+class Ocpp16Client(CsmsConnection):
+    SUBPROTOCOL = "ocpp1.6"
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.written_hooks = {}
-        self.answer_hooks = {}
-
-    async def route_message(self, raw_msg):
-        if self.answer_hooks:
-            try:
-                msg = json.loads(raw_msg)
-            except ValueError:
-                msg = None
-            if isinstance(msg, list) and len(msg) == 3 and msg[0] == 3:  # CALLRESULT
-                hook = self.answer_hooks.pop(msg[1], None)
-                if hook is not None:
-                    hook(msg[2])
-        await super().route_message(raw_msg)
-
-    async def _send(self, message):
-        await super()._send(message)
-        if self.written_hooks:
-            hook = self.written_hooks.pop(json.loads(message)[1], None)
-            transport = getattr(self._connection, "transport", None)
-            if hook is not None and (transport is None
-                                     or transport.get_write_buffer_size() == 0):
-                hook()  # else part of it is still in this process: not written
-
-
-class Ocpp16Client:
     def __init__(self, csms_url, station_id, station, vendor="smartevse-ref",
                  model="gateway", firmware_version=None, backoff=None, config=None,
                  security_profile=0, connect_kwargs=None):
-        self.url = csms_url.rstrip("/") + "/" + station_id
+        super().__init__(csms_url.rstrip("/") + "/" + station_id, station,
+                         backoff or Backoff(0.5, 30.0), connect_kwargs)
         self.station_id = station_id
-        self.station = station
         self.vendor, self.model, self.firmware_version = vendor, model, firmware_version
-        self.backoff = backoff or Backoff(0.5, 30.0)
         self.config = config or Config16(station.store, len(station.connector_ids),
                                          feature_profiles(StationChargePoint),
                                          security_profile=security_profile)
-        # websockets.connect extras of the security profile (gateway/security.py)
-        self.connect_kwargs = connect_kwargs or {}
         self.sampler = MeterSampler(station, self.config, self._send_meter_values_now)
         station.remote_start_timeout_s = self.config.number("ConnectionTimeOut")
         self.config.on_change(self._config_changed)
-        self.cp = None
-        self.accepted = False
         self._status_dirty = set()
         self._status_event = asyncio.Event()
         station.on_status(self._status_changed)
@@ -118,58 +78,30 @@ class Ocpp16Client:
     async def run(self):
         """Forever: connect, serve, reconnect after the backoff (MeterValues are sampled
         all along)."""
-        await self._recover()
         sampler = asyncio.create_task(self.sampler.run())
         try:
-            await self._connect_forever()
+            await super().run()
         finally:
             sampler.cancel()
             await asyncio.gather(sampler, return_exceptions=True)
 
-    async def _connect_forever(self):
-        while True:
-            try:
-                async with websockets.connect(self.url, subprotocols=["ocpp1.6"],
-                                              open_timeout=10, ping_interval=30,
-                                              **self.connect_kwargs) as ws:
-                    self.backoff.reset()
-                    log.info("connected to %s", self.url)
-                    await self._serve(ws)
-            except (TimeoutError, OSError, websockets.WebSocketException) as e:
-                log.warning("CSMS connection: %s", _reason(e))
-            except OCPPError as e:
-                log.warning("CSMS refused a station message: %s", e)
-            finally:
-                self.cp, self.accepted = None, False
-            # the connection is gone (not this process): an unanswered message goes again
-            store = self.station.store
-            if await store.aio(store.abandon_sends):
-                log.info("the message being sent had no answer: it goes again")
-            delay = self.backoff.next()
-            log.info("reconnecting in %.1f s", delay)
-            await asyncio.sleep(delay)
-
-    async def _serve(self, ws):
+    def make_charge_point(self, ws):
         cp = QueueChargePoint(self.station_id, ws, self.station)
         cp.config = self.config
         cp.boot_notification = self._boot_notification  # TriggerMessage BootNotification
-        self.cp = cp
-        receiver = asyncio.create_task(cp.start())
-        worker = asyncio.create_task(self._session(cp))
-        try:
-            done, _ = await asyncio.wait({receiver, worker}, return_when=asyncio.FIRST_COMPLETED)
-            for t in done:
-                t.result()  # raises what ended it (the connection closed)
-        finally:
-            for t in (receiver, worker):
-                t.cancel()
-            await asyncio.gather(receiver, worker, return_exceptions=True)
+        return cp
 
-    async def _session(self, cp):
+    def message_attempts(self):
+        return self.config.number("TransactionMessageAttempts")
+
+    def attempt_interval_s(self):
+        return self.config.number("TransactionMessageRetryInterval")
+
+    async def session(self, cp):
         await self._boot(cp)
         self._status_dirty.update((0,) + self.station.connector_ids)
         self._status_event.set()
-        await asyncio.gather(self._heartbeats(cp), self._statuses(cp), self._sender(cp))
+        await asyncio.gather(self._heartbeats(cp), self._statuses(cp), self.sender(cp))
 
     def _boot_notification(self):
         return call.BootNotification(charge_point_model=self.model,
@@ -214,74 +146,26 @@ class Ocpp16Client:
 
     # --- the durable queue ---------------------------------------------------------------
 
-    async def _recover(self):
-        """At start: a message a killed (or stopped) gateway left between begin_send and
-        its outcome. Written to the socket: a MeterValues or StopTransaction counts as
-        delivered; a StartTransaction whose answer had arrived is kept with its
-        transactionId, one without goes again (the CSMS may now hold a transaction that is
-        never stopped: OCPP 1.6 cannot tell). Not written: it goes again (it may have left
-        in the instant before the mark; then the CSMS sees it twice)."""
+    async def recovered(self, m):
+        """Written to the socket: a MeterValues or StopTransaction counts as delivered; a
+        StartTransaction whose answer had arrived is kept with its transactionId, one
+        without goes again (the CSMS may now hold a transaction that is never stopped:
+        OCPP 1.6 cannot tell). Not written: it goes again (it may have left in the instant
+        before the mark; then the CSMS sees it twice)."""
         store = self.station.store
-        for m in await store.aio(store.in_flight):
-            tx_id = (m.answer or {}).get("transactionId")
-            if m.written and m.action in DELIVERED_WHEN_WRITTEN:
-                await store.aio(store.complete, m.id, None,
-                                "written before a restart, no answer: taken as delivered")
-                what = "taken as delivered"
-            elif m.action == "tx_start" and isinstance(tx_id, int):
-                await store.aio(store.complete, m.id, self._started(m, tx_id),
-                                "answered before a restart")
-                self.station.transactions_changed()
-                what = "answered: transaction %d kept" % tx_id
-            elif m.written:
-                what = "sent again: the CSMS may hold a transaction for it that never stops"
-            else:
-                what = "sent again: if its frame had left, the CSMS sees it twice"
-            log.warning("queue recovery: %s %d was in flight (written %d): %s",
-                        m.action, m.id, int(m.written), what)
-        await store.aio(store.abandon_sends)
-
-    async def _sender(self, cp):
-        store = self.station.store
-        while True:
-            msgs = await store.aio(store.peek)
-            if not msgs:
-                self.station.queue_changed.clear()
-                if not await store.aio(store.peek):
-                    await self.station.queue_changed.wait()
-                continue
-            m = msgs[0]
-            await store.aio(store.begin_send, m.id)
-            try:
-                done, meta = await self._send_queued(cp, m)
-            except OCPPError as e:  # the CSMS refused it: retry, then give it up
-                refusals = await store.aio(store.refused, m.id)
-                log.warning("%s %d refused (%d): %s", m.action, m.id, refusals, e)
-                if refusals >= self.config.number("TransactionMessageAttempts"):
-                    await store.aio(store.discard, m.id, "CallError: %s" % e)
-                    log.warning("%s %d discarded after %d attempts", m.action, m.id, refusals)
-                else:
-                    await asyncio.sleep(
-                        self.config.number("TransactionMessageRetryInterval") * refusals)
-                continue
-            if done:
-                await store.aio(store.complete, m.id, meta)
-                if meta:
-                    self.station.transactions_changed()
-
-    async def _call_tracked(self, cp, m, payload, keep_answer=False):
-        """cp.call for a queued message, its frame marked written the moment it is (and
-        its answer marked the moment it arrives: keep_answer)."""
-        uid = str(uuid.uuid4())
-        store = self.station.store
-        cp.written_hooks[uid] = lambda: store.mark_written(m.id)
-        if keep_answer:
-            cp.answer_hooks[uid] = lambda answer: store.mark_answered(m.id, answer)
-        try:
-            return await cp.call(payload, suppress=False, unique_id=uid)
-        finally:
-            cp.written_hooks.pop(uid, None)
-            cp.answer_hooks.pop(uid, None)
+        tx_id = (m.answer or {}).get("transactionId")
+        if m.written and m.action in DELIVERED_WHEN_WRITTEN:
+            await store.aio(store.complete, m.id, None,
+                            "written before a restart, no answer: taken as delivered")
+            return "taken as delivered"
+        if m.action == "tx_start" and isinstance(tx_id, int):
+            await store.aio(store.complete, m.id, self._started(m, tx_id),
+                            "answered before a restart")
+            self.station.transactions_changed()
+            return "answered: transaction %d kept" % tx_id
+        if m.written:
+            return "sent again: the CSMS may hold a transaction for it that never stops"
+        return "sent again: if its frame had left, the CSMS sees it twice"
 
     def _started(self, m, tx_id):
         """The metadata the transactionId of a tx_start sets (committed with complete)."""
@@ -291,7 +175,7 @@ class Ocpp16Client:
                                                          p["unix_s"]]
         return meta
 
-    async def _send_queued(self, cp, m):
+    async def send_queued(self, cp, m):
         """-> (answered, meta to commit with it); (False, None) when it was discarded."""
         store = self.station.store
         p = m.payload
@@ -300,7 +184,7 @@ class Ocpp16Client:
             if m.attempts == 0:  # first try: authorise the idTag (the result is logged)
                 a = await cp.call(call.Authorize(id_tag=p["id_tag"]), suppress=False)
                 log.info("Authorize %s: %s", p["id_tag"], a.id_tag_info.get("status"))
-            r = await self._call_tracked(cp, m, call.StartTransaction(
+            r = await self.call_tracked(cp, m, call.StartTransaction(
                 connector_id=cid, id_tag=p["id_tag"], meter_start=int(p["meter_start_wh"]),
                 timestamp=iso(p["unix_s"])), keep_answer=True)
             tx_id = int(r.transaction_id)
@@ -317,12 +201,12 @@ class Ocpp16Client:
             await store.aio(store.discard, m.id, "no transactionId for its StartTransaction")
             return False, None
         if m.action == "tx_stop":
-            await self._call_tracked(cp, m, call.StopTransaction(
+            await self.call_tracked(cp, m, call.StopTransaction(
                 meter_stop=int(p["meter_stop_wh"]), timestamp=iso(p["unix_s"]),
                 transaction_id=tx_id, reason=p["reason"], id_tag=p["id_tag"],
                 transaction_data=self._stop_txn_data(p)))
         else:
-            await self._call_tracked(cp, m, call.MeterValues(
+            await self.call_tracked(cp, m, call.MeterValues(
                 connector_id=cid, meter_value=p["meter_value"], transaction_id=tx_id))
         return True, None
 

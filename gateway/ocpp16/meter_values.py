@@ -99,7 +99,9 @@ class MeterSampler:
         elif key == "ClockAlignedDataInterval":
             self._next_aligned = None
 
-    def _meter_value(self, cid, measurands, context, now):
+    def meter_value(self, cid, measurands, context, now):
+        """The MeterValue of EVSE cid's latest TELEMETRY, or None (offline, records not
+        caught up, nothing to report)."""
         ln = self.station.links[cid]
         t = ln.telemetry
         if t is None or not self.station.records_synced(cid) or not measurands:
@@ -135,7 +137,7 @@ class MeterSampler:
                 self._due[cid] = (key, now + interval)
             elif now >= known[1]:
                 self._due[cid] = (key, max(known[1] + interval, now + interval / 2))
-                mv = self._meter_value(cid, self.config.csl("MeterValuesSampledData"),
+                mv = self.meter_value(cid, self.config.csl("MeterValuesSampledData"),
                                        "Sample.Periodic", now)
                 if mv is not None:
                     await self._enqueue(cid, key, mv)
@@ -153,7 +155,7 @@ class MeterSampler:
         at = self._next_aligned
         self._next_aligned = (int(now) // interval + 1) * interval
         for cid in self.station.connector_ids:
-            mv = self._meter_value(cid, self.config.csl("MeterValuesAlignedData"),
+            mv = self.meter_value(cid, self.config.csl("MeterValuesAlignedData"),
                                    "Sample.Clock", at)
             if mv is None:
                 continue

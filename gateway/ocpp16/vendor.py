@@ -61,20 +61,9 @@ class DataTransferHandlers:
         return call_result.DataTransfer(status=DataTransferStatus.accepted, data=_json(answer))
 
     def _evse_state(self, request):
-        """{"connectorId": N} -> what the firmware of connector N reports of its own
-        decisions (AG-11, AG-12, UK-11), or None for an unknown connector."""
+        """{"connectorId": N} -> the firmware's own decisions (Station.evse_state), or None
+        for an unknown connector."""
         cid = request.get("connectorId")
         if type(cid) is not int or cid not in self.station.connector_ids:
             return None
-        ln = self.station.links[cid]
-        t = ln.telemetry
-        st = self.station.status(cid)
-        state = {"connectorId": cid, "linkOnline": ln.online,
-                 "status": st.status if st is not None else None}
-        if t is not None:
-            state.update(failsafe=t.has("failsafe"), override=t.has("override"),
-                         delayRemainingS=t.delay_remaining_s,
-                         noChargeWindow=t.has("no_charge_window"),
-                         meterStale=t.has("meter_stale"), offeredMa=t.offered_ma,
-                         limitSource=t.limit_source)
-        return state
+        return dict(self.station.evse_state(cid), connectorId=cid)
