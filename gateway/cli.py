@@ -12,15 +12,17 @@ import re
 import signal
 import ssl
 import sys
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from gateway.charging import PROFILE_FILE, SmartCharging
+from gateway.charging import DEFAULT_CONFIG, PROFILE_FILE, SmartCharging
 from gateway.ev_soc import DEFAULT_MAX_AGE_S as DEFAULT_SOC_MAX_AGE_S
 from gateway.hems import make_bridge, parse_hems_url
 from gateway.hems.topics import check_prefix
 from gateway.link import Backoff, EvseLink, make_transport, parse_link_url
 from gateway.security import PROFILES, Security
+from gateway.smart.rules import V201
 from gateway.station import Station
 from gateway.store import Store
 
@@ -187,8 +189,6 @@ def parse_args(argv):
         if not re.fullmatch(r"[A-Za-z0-9._:*+@-]{1,48}", args.station_id):
             raise UsageError("--station-id %r: 1-48 characters of A-Z a-z 0-9 . _ : * + @ -"
                              % args.station_id)
-        if args.ocpp == "2.0.1":
-            raise UsageError("--ocpp 2.0.1 is not built yet; use --ocpp 1.6")
         for url in args.evse:
             check_link(url)
         args.settings = load_config(args.config)
@@ -220,9 +220,32 @@ async def start_hems(args, station):
     return bridge
 
 
-async def run(args):
+def make_client(args, station, state):
+    """The OCPP adapter of --ocpp over the station (and its smart charging, whose profile
+    rules are the version's)."""
+    cfg = args.settings
+    common = dict(vendor=cfg["vendor"], model=cfg["model"],
+                  backoff=Backoff(0.5, cfg["reconnect_max_s"]),
+                  security_profile=args.security.profile,
+                  connect_kwargs=args.security.connect_kwargs())
+    if args.ocpp == "2.0.1":
+        from gateway.ocpp201 import Ocpp201Client
+        from gateway.ocpp201.transactions import transaction_id
+
+        station.smart = SmartCharging(station, state / PROFILE_FILE,
+                                      replace(DEFAULT_CONFIG, ocpp_version=V201))
+        client = Ocpp201Client(args.csms, args.station_id, station, security=args.security,
+                               state_dir=state, **common)
+        # the station numbers its transactions: a TxProfile may name one from its start
+        station.smart.transaction_name = lambda key: transaction_id(client.tx_prefix, key)
+        return client
     from gateway.ocpp16 import Ocpp16Client
 
+    station.smart = SmartCharging(station, state / PROFILE_FILE)
+    return Ocpp16Client(args.csms, args.station_id, station, **common)
+
+
+async def run(args):
     cfg = args.settings
     state = Path(args.state_dir)
     state.mkdir(parents=True, exist_ok=True)
@@ -231,11 +254,7 @@ async def run(args):
                       link_timeout_ms=cfg["link_timeout_ms"])
              for i, url in enumerate(args.evse)]
     station = Station(links, store, free_vend_id_tag=cfg["free_vend_id_tag"])
-    station.smart = SmartCharging(station, state / PROFILE_FILE)
-    client = Ocpp16Client(args.csms, args.station_id, station, vendor=cfg["vendor"],
-                          model=cfg["model"], backoff=Backoff(0.5, cfg["reconnect_max_s"]),
-                          security_profile=args.security.profile,
-                          connect_kwargs=args.security.connect_kwargs())
+    client = make_client(args, station, state)
     args.security.persist(state)
     if args.security.generated_password_file is not None:  # shown once, for the installer
         print("gateway: generated CSMS password for station %s: %s (stored in %s; enter it "

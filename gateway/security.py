@@ -60,6 +60,7 @@ class Security:
     password: str | None = None
     ssl_context: ssl.SSLContext | None = None
     generated_password_file: Path | None = None  # set when this start generated it
+    password_file: Path | None = None  # where the password is kept
 
     @classmethod
     def from_args(cls, args, state_dir):
@@ -92,6 +93,7 @@ class Security:
 
     def _load_password(self, state, password_file):
         path = Path(password_file) if password_file else state / PASSWORD_FILE
+        self.password_file = path
         if password_file is None and not path.exists():
             state.mkdir(parents=True, exist_ok=True)
             _write_private(path, generate_password() + "\n")
@@ -105,6 +107,18 @@ class Security:
                              "A-Z a-z 0-9 * - _ = : + | @ . (OCPP 1.6 security whitepaper)"
                              % path)
         self.password = text
+
+    def change_password(self, state_dir, password):
+        """A new Basic-auth password from the CSMS (2.0.1 A01 SetVariables BasicAuthPassword),
+        kept in STATE_DIR/csms_password (0600) for the next connections and starts.
+        ValueError when it is not a valid password or the profile has none."""
+        if not PROFILES[self.profile][1]:
+            raise ValueError("security profile %d has no Basic-auth password" % self.profile)
+        if not PASSWORD_RE.fullmatch(password):
+            raise ValueError("not a 16-40 character password of the allowed characters")
+        path = self.password_file or Path(state_dir) / PASSWORD_FILE
+        _write_private(path, password + "\n")
+        self.password = password
 
     def persist(self, state_dir):
         """Record the active profile (after a successful check): later starts may only

@@ -9,11 +9,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ocpp16_fixture import Gateway, Sim  # noqa: E402
 
 from sim_hardware.csms16 import Csms16  # noqa: E402
+from sim_hardware.csms201 import Csms201  # noqa: E402
 
 
 @pytest.fixture
 def csms():
     c = Csms16().start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def csms201():
+    c = Csms201().start()
     yield c
     c.stop()
 
@@ -38,12 +46,14 @@ def sim2():
 def start_gateway(tmp_path):
     """start_gateway(csms, sim, config=None) -> Gateway; stopped after the test (its log
     is printed when the test failed). sim: anything with a link_url (a Sim, a LinkRelay),
-    or a list of them, one EVSE each in order."""
+    or a list of them, one EVSE each in order. The OCPP version is the CSMS's
+    (OCPP_VERSION: Csms201 "2.0.1", else 1.6)."""
     started = []
 
     def start(csms, sim, config=None):
         sims = sim if isinstance(sim, (list, tuple)) else [sim]
-        g = Gateway(csms.url, [s.link_url for s in sims], tmp_path / "state", config=config)
+        g = Gateway(csms.url, [s.link_url for s in sims], tmp_path / "state", config=config,
+                    ocpp=getattr(csms, "OCPP_VERSION", "1.6"))
         started.append(g)
         return g
 

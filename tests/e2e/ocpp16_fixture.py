@@ -96,9 +96,9 @@ class Gateway:
     """python -m gateway against the test CSMS and the sim's link."""
 
     def __init__(self, csms_url, links, state_dir, station_id="CS001", config=None,
-                 extra_args=()):
+                 extra_args=(), ocpp="1.6"):
         args = [sys.executable, "-m", "gateway", "--csms", csms_url, "--station-id", station_id,
-                "--ocpp", "1.6", "--state-dir", str(state_dir), *extra_args]
+                "--ocpp", ocpp, "--state-dir", str(state_dir), *extra_args]
         for url in links:
             args += ["--evse", url]
         if config is not None:

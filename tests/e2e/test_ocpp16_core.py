@@ -62,7 +62,7 @@ def test_bad_arguments_exit_2(tmp_path):
         (["--ocpp", "1.6"], "--evse"),
         (["--ocpp", "1.6", "--evse", "socket://nohost"], "socket://HOST:PORT"),
         (["--ocpp", "1.6", "--evse", "bogus://x"], "unknown scheme"),
-        (["--ocpp", "2.0.1", "--evse", "socket://127.0.0.1:7000"], "not built yet"),
+        (["--ocpp", "2.0.1"], "--evse"),
     ]
     for extra, message in cases:
         r = subprocess.run(base + extra, cwd=REPO, capture_output=True, text=True, timeout=20)

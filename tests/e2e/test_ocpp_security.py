@@ -1,7 +1,9 @@
-"""OCPP 1.6 security profiles 1-3 end to end (OCPP 1.6 security whitepaper, secure
-connection setup; DESIGN §8; AG-01, UK-S1 unique credentials, UK-S4 secure communication):
-`python -m gateway` against the test CSMS (sim_hardware/csms16.py) on loopback, with real
-TLS and certificates made with `cryptography` (sim_hardware/broker.py make_ca)."""
+"""OCPP security profiles 1-3 end to end on both OCPP versions (OCPP 1.6 security
+whitepaper and OCPP 2.0.1 Part 2 A00/A01, secure connection setup; DESIGN §8; AG-01, UK-S2
+unique credentials, UK-S5 secure communication): `python -m gateway` against the test CSMS
+(sim_hardware/csms16.py, csms201.py: every test taking `csms_factory` runs on both) on
+loopback, with real TLS and certificates made with `cryptography` (sim_hardware/broker.py
+make_ca)."""
 
 import datetime
 import ipaddress
@@ -21,6 +23,7 @@ from gateway import cli
 from gateway.security import PASSWORD_FILE, PASSWORD_RE
 from sim_hardware.broker import make_ca
 from sim_hardware.csms16 import Csms16
+from sim_hardware.csms201 import Csms201
 
 PASSWORD = "Zq7-Station:Key.0001"  # 20 characters of the allowed set
 
@@ -90,7 +93,8 @@ def secure(tmp_path, sim):
     started = []
 
     def start(csms, *args, state=None):
-        g = Gateway(csms.url, [sim.link_url], state or tmp_path / "state", extra_args=args)
+        g = Gateway(csms.url, [sim.link_url], state or tmp_path / "state", extra_args=args,
+                    ocpp=getattr(csms, "OCPP_VERSION", "1.6"))
         started.append(g)
         return g
 
@@ -100,12 +104,16 @@ def secure(tmp_path, sim):
         print(g.log_text()[-3000:])
 
 
-@pytest.fixture
-def csms_factory():
+CSMS = {"1.6": Csms16, "2.0.1": Csms201}
+
+
+@pytest.fixture(params=sorted(CSMS))
+def csms_factory(request):
+    """csms_factory(**Csms kwargs) -> a started test CSMS of the parameter's OCPP version."""
     made = []
 
     def make(**kw):
-        c = Csms16(**kw).start()
+        c = CSMS[request.param](**kw).start()
         made.append(c)
         return c
 
@@ -237,25 +245,78 @@ def test_profile3_missing_client_certificate_refused(csms_factory, secure, passw
     assert csms.connections == 0 and csms.calls("BootNotification") == []
 
 
-def test_downgrade_refused(csms_factory, secure, password_file, pki, tmp_path):
-    """Whitepaper: the security profile can only be raised. After a start at profile 2,
-    a start at profile 1 (or 0) exits 2 with "downgrade"; GetConfiguration reports the
-    SecurityProfile key read-only and ChangeConfiguration cannot lower it."""
-    from ocpp.v16 import call
+def _profile_read_only(csms):
+    """The station reports SecurityProfile 2 and refuses to lower it: 1.6 GetConfiguration /
+    ChangeConfiguration of the key, 2.0.1 Get/SetVariables of SecurityCtrlr.SecurityProfile."""
+    if isinstance(csms, Csms16):
+        from ocpp.v16 import call
 
+        r = csms.request(call.GetConfiguration(key=["SecurityProfile"]))
+        assert r.configuration_key == [{"key": "SecurityProfile", "readonly": True,
+                                        "value": "2"}]
+        assert csms.request(call.ChangeConfiguration(key="SecurityProfile", value="1")
+                            ).status == "Rejected"
+        return
+    from ocpp.v201 import call
+
+    var = {"component": {"name": "SecurityCtrlr"}, "variable": {"name": "SecurityProfile"}}
+    r = csms.request(call.GetVariables(get_variable_data=[var]))
+    assert r.get_variable_result[0]["attribute_value"] == "2"
+    r = csms.request(call.SetVariables(set_variable_data=[dict(var, attribute_value="1")]))
+    assert r.set_variable_result[0]["attribute_status"] == "Rejected"
+
+
+def test_downgrade_refused(csms_factory, secure, password_file, pki, tmp_path):
+    """Whitepaper / A00: the security profile can only be raised. After a start at profile
+    2, a start at profile 1 (or 0) exits 2 with "downgrade"; the station reports its
+    profile read-only and the CSMS cannot lower it."""
     csms = csms_factory(passwords={"CS001": PASSWORD}, ssl_context=server_context(pki))
     g = secure(csms, "--security-profile", "2", "--password-file", str(password_file),
                "--csms-ca", str(pki / "ca.pem"))
     csms.wait_for("BootNotification", 30)
-    r = csms.request(call.GetConfiguration(key=["SecurityProfile"]))
-    assert r.configuration_key == [{"key": "SecurityProfile", "readonly": True, "value": "2"}]
-    r = csms.request(call.ChangeConfiguration(key="SecurityProfile", value="1"))
-    assert r.status == "Rejected"
+    _profile_read_only(csms)
     g.stop()
     for profile, extra in (("1", ("--password-file", str(password_file))), ("0", ())):
         code, err = refused_start(tmp_path, "ws://127.0.0.1:9/ocpp", "--security-profile",
                                   profile, *extra)
         assert code == 2 and "downgrade from profile 2" in err, err
+
+
+def test_a01_csms_sets_a_new_basic_auth_password(secure, tmp_path):
+    """2.0.1 A01 Update Charging Station Password for HTTP Basic Authentication: the CSMS
+    sets SecurityCtrlr.BasicAuthPassword (write-only: GetVariables of it is Rejected); the
+    station answers Accepted, stores it (STATE_DIR/csms_password, mode 0600) and connects
+    again with it at once; a password that is too short or has characters outside the
+    allowed set is Rejected and changes nothing. Profile 1 with a generated password."""
+    from ocpp.v201 import call
+
+    state = tmp_path / "state"
+    args = cli.parse_args(["--csms", "ws://127.0.0.1:9/ocpp", "--station-id", "CS001",
+                           "--ocpp", "2.0.1", "--evse", "socket://127.0.0.1:9",
+                           "--state-dir", str(state), "--security-profile", "1"])
+    csms = Csms201(passwords={"CS001": args.security.password}).start()
+    try:
+        secure(csms, "--security-profile", "1", state=state)
+        csms.wait_for("BootNotification", 30)
+        var = {"component": {"name": "SecurityCtrlr"},
+               "variable": {"name": "BasicAuthPassword"}}
+        r = csms.request(call.GetVariables(get_variable_data=[var]))
+        assert r.get_variable_result[0]["attribute_status"] == "Rejected"
+        for bad in ("short-one", "has a space in it, too long?"):
+            r = csms.request(call.SetVariables(set_variable_data=[
+                dict(var, attribute_value=bad)]))
+            assert r.set_variable_result[0]["attribute_status"] == "Rejected", bad
+        new = "New-Station:Key.0002"
+        csms.passwords["CS001"] = new  # the CSMS keeps the new one before it sends it (A01)
+        r = csms.request(call.SetVariables(set_variable_data=[dict(var, attribute_value=new)]))
+        assert r.set_variable_result[0]["attribute_status"] == "Accepted"
+        csms.wait_for("BootNotification", 30, count=2)
+        assert csms.connections == 2 and csms.auth_failures == 0
+        path = state / PASSWORD_FILE
+        assert path.read_text().strip() == new
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    finally:
+        csms.stop()
 
 
 def test_password_provisioned_unique_0600(tmp_path):
@@ -310,7 +371,7 @@ def test_security_options_bad_input_exit_2(tmp_path, pki, password_file, capsys,
 def strict_factory(tmp_path):
     """strict_factory(*args) -> the strict ocpp-rpc CSMS (tests/e2e/strict_csms.mjs) with
     those security arguments; stopped after the test."""
-    from test_ocpp16_strict import StrictCsms
+    from strict_csms import StrictCsms
 
     made = []
 
