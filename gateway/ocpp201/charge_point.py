@@ -98,6 +98,16 @@ class StationChargePoint(QueueHooks, DeviceModelHandlers, SmartChargingHandlers,
         if charging_profile is not None and smart.install_remote_start(cid, charging_profile,
                                                                        v201=True):
             return  # refused now (logged): no start without its profile
+        if self.device_model.flag("AuthCtrlr", "AuthorizeRemoteStart"):
+            # F01.FR.02 / C01: the idToken is authorised like a local one first
+            r = await self.call(call.Authorize(id_token=id_token))
+            status = (r.id_token_info or {}).get("status") if r is not None else None
+            if status != "Accepted":
+                log.warning("RequestStartTransaction: idToken %s not authorised (%s): no "
+                            "transaction", id_token.get("id_token"), status)
+                if charging_profile is not None:
+                    smart.remote_start_made(cid)
+                return
         tag = {"idToken": id_token, "remoteStartId": int(remote_start_id)}
         try:
             if charging_profile is not None:

@@ -2,6 +2,8 @@
 (sim_hardware/csms201.py), `python -m gateway --ocpp 2.0.1` and `python -m sim_hardware` (the
 firmware core on the sim board), named after the OCTT 2.0.1 cases they mirror (issue 7)."""
 
+import time
+
 from ocpp.v201 import call
 
 
@@ -61,6 +63,24 @@ def test_tc_e_regular_session_started_updated_ended(csms201, sim, start_gateway)
     assert csms201.duplicates() == []
 
 
+def test_f01_fr_02_remote_start_of_an_invalid_id_token_starts_nothing(csms201, sim,
+                                                                      start_gateway):
+    """F01.FR.02 / C01 (AuthorizeRemoteStart true): the idToken of a RequestStartTransaction
+    is authorised first; the CSMS answers Invalid: no transaction starts, the EV waits."""
+    start_gateway(csms201, sim, config={"free_vend_id_tag": None})
+    csms201.wait_status(1, "Available")
+    sim.control("plug", state="B", pp_ohms=220)
+    csms201.wait_status(1, "Occupied")
+    csms201.id_token_status = "Invalid"
+    r = csms201.request(call.RequestStartTransaction(
+        id_token={"idToken": "BAD-1", "type": "Central"}, remote_start_id=3, evse_id=1))
+    assert r.status == "Accepted"
+    csms201.wait_for("Authorize")
+    time.sleep(1.5)
+    assert _events(csms201) == []
+    assert sim.status()["draw_ma"] == 0
+
+
 def test_tc_f_01_remote_start_cable_plugged_in_first(csms201, sim, start_gateway):
     """F02 Remote start, cable plugged in first (no free vend): RequestStartTransaction
     Accepted; Started with triggerReason RemoteStart, the CSMS's idToken and remoteStartId;
@@ -80,6 +100,7 @@ def test_tc_f_01_remote_start_cable_plugged_in_first(csms201, sim, start_gateway
     started = csms201.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started")
     assert started["triggerReason"] == "RemoteStart"
     assert started["idToken"] == token
+    assert csms201.calls("Authorize")[0]["idToken"] == token  # AuthorizeRemoteStart true
     assert started["transactionInfo"]["remoteStartId"] == 7
     sim.wait(lambda s: s["draw_ma"] > 0, 10, "current to flow")
     r = csms201.request(call.RequestStartTransaction(id_token=token, remote_start_id=8,
@@ -96,3 +117,29 @@ def test_tc_f_01_remote_start_cable_plugged_in_first(csms201, sim, start_gateway
     assert ended["transactionInfo"]["stoppedReason"] == "Remote"
     assert csms201.request(call.RequestStopTransaction(transaction_id="nope")).status \
         == "Rejected"
+
+
+def test_charging_rate_changed_on_a_profile(csms201, sim, start_gateway):
+    """E02 / K01: a TxProfile that lowers the rate during a transaction changes the offer; the
+    station reports it with an Updated event, triggerReason ChargingRateChanged, carrying the
+    new Current.Offered (a change above SmartChargingCtrlr.LimitChangeSignificance, 10 %)."""
+    start_gateway(csms201, sim)
+    csms201.wait_status(1, "Available")
+    sim.control("plug", state="B", pp_ohms=220)
+    sim.control("draw", a=16, phases=3)
+    started = csms201.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started")
+    sim.wait(lambda s: s["draw_ma"] > 0, 10, "current to flow")
+    profile = {"id": 5, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
+               "chargingProfileKind": "Absolute",
+               "transactionId": started["transactionInfo"]["transactionId"],
+               "chargingSchedule": [{"id": 1, "chargingRateUnit": "A",
+                                     "startSchedule": "2020-01-01T00:00:00Z",
+                                     "chargingSchedulePeriod": [{"startPeriod": 0,
+                                                                 "limit": 10}]}]}
+    r = csms201.request(call.SetChargingProfile(evse_id=1, charging_profile=profile))
+    assert r.status == "Accepted", r
+    sim.wait(lambda s: s["offered_ma"] == 10000, 15, "the 10 A offer")
+    upd = csms201.wait_for("TransactionEvent", timeout_s=15,
+                           where=lambda p: p["triggerReason"] == "ChargingRateChanged")
+    sv = upd["meterValue"][0]["sampledValue"][0]
+    assert (sv["measurand"], sv["value"]) == ("Current.Offered", 10)

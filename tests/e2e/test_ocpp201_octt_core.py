@@ -5,6 +5,8 @@ boot, B11/B12 reset, G03/G04 availability, F05 unlock, F06 trigger, N07 events, 
 transfer, E14 transaction status)."""
 
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -281,3 +283,45 @@ def test_n07_uk_11_ag_12_delay_and_override_as_notify_event(csms201, delay_sim, 
     _wait_notify(csms201, "ManualOverride", "false")
     ids = [e["eventId"] for p in csms201.calls("NotifyEvent") for e in p["eventData"]]
     assert len(ids) == len(set(ids))
+
+
+@pytest.fixture
+def failsafe_meter_sim():
+    s = Sim(extra_args=("--setting", "link_timeout_ms=2000", "--meter", "SDM630"))
+    yield s
+    s.stop()
+
+
+def test_n07_ag_11_ag_03_failsafe_and_meter_fault_as_notify_event(csms201, failsafe_meter_sim,
+                                                                  start_gateway):
+    """AG-11 / AG-03 upstream in 2.0.1: the gateway falls silent (SIGSTOP) longer than the
+    firmware's link_timeout_ms (2 s) during a transaction: the firmware enters and leaves its
+    failsafe on its own and both reach the CSMS as NotifyEvent EVSE 1 Failsafe true / false
+    (in that order, the transaction goes on); the meter stops answering: NotifyEvent EVSE 1
+    Problem true (techInfo reason no_answer), and false when it answers again."""
+    sim = failsafe_meter_sim
+    g = start_gateway(csms201, sim)
+    csms201.wait_status(1, "Available")
+    _session(csms201, sim)
+    sim.wait(lambda s: s["draw_ma"] > 0, 10, "current to flow")
+    time.sleep(1)
+    before = len(_notify_events(csms201, "Failsafe"))  # at boot too, if the link came late
+    os.kill(g.proc.pid, signal.SIGSTOP)
+    try:
+        sim.wait(lambda s: s["failsafe"], 10, "the firmware's failsafe")
+    finally:
+        os.kill(g.proc.pid, signal.SIGCONT)
+    sim.wait(lambda s: not s["failsafe"], 10, "the failsafe to end")
+    csms201.wait_until(lambda: len(_notify_events(csms201, "Failsafe")) >= before + 2, 15,
+                       "NotifyEvent Failsafe entered and left")
+    time.sleep(1)
+    on, off = _notify_events(csms201, "Failsafe")[before:]
+    assert (on["actualValue"], off["actualValue"]) == ("true", "false")
+    assert on["timestamp"] <= off["timestamp"] and on["eventId"] < off["eventId"]
+    assert json.loads(on["techInfo"])["failsafeCurrentMa"] >= 0
+    sim.control("meter_fault", kind="silence", count=-1)
+    fault = _wait_notify(csms201, "Problem", "true", timeout_s=20)
+    assert json.loads(fault["techInfo"])["reason"] == "no_answer"
+    sim.control("meter_fault", kind="clear")
+    _wait_notify(csms201, "Problem", "false", timeout_s=20)
+    assert _events(csms201, "Ended") == []
