@@ -28,6 +28,7 @@ from gateway.smart.composite import composite_schedule
 from gateway.smart.profiles import (
     TX,
     ProfileStore,
+    Refusal,
     SmartConfig,
     StationState,
     Transaction,
@@ -64,6 +65,10 @@ class SmartCharging:
         if self.profiles.load_error:
             log.warning("charging profiles: %s", self.profiles.load_error)
         self.clock = clock
+        # 2.0.1: the station numbers its transactions (E01): fn(session key) -> the
+        # transactionId its Started event carries, known from the authorisation on, so a
+        # TxProfile may name it as soon as the CSMS has it (None: the CSMS numbers, 1.6)
+        self.transaction_name = None
         self._changed = asyncio.Event()
         self._pushed = {}  # evse_id -> key of the last schedule the firmware took
         self._acked = {}  # evse_id -> the LinkSchedule the firmware took last
@@ -74,6 +79,10 @@ class SmartCharging:
         self._lock = asyncio.Lock()  # one recompute at a time: the push order holds
         self._task = None
         self._loop = None
+        # () -> the station's own ChargingStationExternalConstraints (2.0.1 K11-K13, set by
+        # gateway/ocpp201/external_limits.py): composed and listed with the installed profiles,
+        # never pushed in the SCHEDULE (the firmware holds each as its entity's LIMIT)
+        self.external_profiles = tuple
 
     # --- what the OCPP adapters ask --------------------------------------------------------
 
@@ -89,10 +98,17 @@ class SmartCharging:
                 out[cid] = s
         return out
 
+    def _tx_id(self, s):
+        """The transactionId of session s: the station's own (2.0.1), else the CSMS's or
+        None until it numbered it."""
+        if self.transaction_name is not None:
+            return self.transaction_name(s["key"])
+        return s.get("tx_id")
+
     def transactions(self):
         """evse_id -> Transaction of every running transaction: its id as text, None until
         the CSMS numbered it."""
-        return {cid: Transaction(None if s.get("tx_id") is None else str(s["tx_id"]),
+        return {cid: Transaction(None if self._tx_id(s) is None else str(self._tx_id(s)),
                                  int(s.get("start_unix_s") or self.now_s()))
                 for cid, s in self._sessions().items()}
 
@@ -110,7 +126,12 @@ class SmartCharging:
 
     def install(self, profile, remote_start=False):
         """-> None (installed, a push follows) or the Refusal (logged)."""
-        refusal = self.profiles.install(profile, self.state(), remote_start=remote_start)
+        refusal = None
+        if any(p.id == profile.id for p in self.external_profiles()):
+            refusal = Refusal("DuplicateProfile", "profile id %d belongs to an external "
+                              "constraint and cannot be replaced [K01.FR.05]" % profile.id)
+        refusal = refusal or self.profiles.install(profile, self.state(),
+                                                   remote_start=remote_start)
         if refusal:
             log.warning("SetChargingProfile %d rejected: %s", profile.id, refusal)
             return refusal
@@ -170,10 +191,24 @@ class SmartCharging:
     def composite(self, evse_id, duration_s, unit):
         """The CompositeSchedule of a connector (0: the station) from now."""
         ids = tuple(self.station.connector_ids)
-        return composite_schedule(self.profiles.profiles(), evse_id, self.now_s(), duration_s,
+        profiles = self.profiles.profiles() + list(self.external_profiles())
+        return composite_schedule(profiles, evse_id, self.now_s(), duration_s,
                                   unit, self._followed(), evse_ids=ids,
                                   voltage_v=self.config.voltage_v,
                                   phases=self._phases())
+
+    def query(self, evse_id=None, purpose=None, stack_level=None, ids=None, sources=None):
+        """GetChargingProfiles (2.0.1 K09): ProfileStore.query over the installed profiles and
+        the external constraints (chargingLimitSource EMS, SO, Other)."""
+        out = self.profiles.query(evse_id, purpose, stack_level, ids, sources)
+        for p in self.external_profiles():
+            if ((evse_id is None or p.evse_id == evse_id)
+                    and (purpose is None or p.purpose == purpose)
+                    and (stack_level is None or p.stack_level == stack_level)
+                    and (ids is None or p.id in ids)
+                    and (sources is None or p.source in sources)):
+                out.append(p)
+        return out
 
     def changed(self):
         """Recompute and push soon (profiles, transactions or links changed). Thread-safe:
@@ -215,7 +250,7 @@ class SmartCharging:
         """TxProfiles follow their transaction: an ended one's go (1.6 §3.13.2), a remote
         start's names the transaction once numbered, and goes when the remote start lapsed
         without a session."""
-        now = {cid: (s["key"], s.get("tx_id")) for cid, s in self._sessions().items()}
+        now = {cid: (s["key"], self._tx_id(s)) for cid, s in self._sessions().items()}
         for cid, (key, tx_id) in self._known_tx.items():
             if now.get(cid, (None,))[0] != key:
                 gone = self.profiles.end_transaction(cid, tx_id)
@@ -286,7 +321,7 @@ class SmartCharging:
         for ln in self.station.links.values():
             ln.on_online(lambda up: self.changed() if up else None)
         self.station.on_transaction(self.changed)
-        self._known_tx = {cid: (s["key"], s.get("tx_id")) for cid, s in self._sessions().items()}
+        self._known_tx = {cid: (s["key"], self._tx_id(s)) for cid, s in self._sessions().items()}
         # TxProfiles of no running transaction: those of one that ended before a crash, and
         # those of a remote start (not remembered across a restart), which would otherwise
         # fall to the next session on that connector

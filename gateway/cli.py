@@ -18,10 +18,12 @@ from urllib.parse import urlsplit
 
 from gateway.charging import DEFAULT_CONFIG, PROFILE_FILE, SmartCharging
 from gateway.ev_soc import DEFAULT_MAX_AGE_S as DEFAULT_SOC_MAX_AGE_S
+from gateway.firmware_update import FirmwareUpdater
 from gateway.hems import make_bridge, parse_hems_url
 from gateway.hems.topics import check_prefix
 from gateway.link import Backoff, EvseLink, make_transport, parse_link_url
 from gateway.security import PROFILES, Security
+from gateway.security_log import SecurityLog, queue_critical
 from gateway.smart.rules import V201
 from gateway.station import Station
 from gateway.store import Store
@@ -254,6 +256,10 @@ async def run(args):
                       link_timeout_ms=cfg["link_timeout_ms"])
              for i, url in enumerate(args.evse)]
     station = Station(links, store, free_vend_id_tag=cfg["free_vend_id_tag"])
+    station.security_log = SecurityLog(state)  # UK-S11
+    queue_critical(station)
+    station.security_event("StartupOfTheDevice", "gateway started, OCPP %s" % args.ocpp)
+    station.firmware = FirmwareUpdater(station, state)  # signed firmware update, certificates
     client = make_client(args, station, state)
     args.security.persist(state)
     if args.security.generated_password_file is not None:  # shown once, for the installer
@@ -266,6 +272,7 @@ async def run(args):
         loop.add_signal_handler(sig, stop.set)
     await station.start()
     station.smart.start()
+    await station.firmware.resume()
     task = asyncio.create_task(client.run())
     hems = await start_hems(args, station)
     print("gateway: station %s, %d EVSE, OCPP %s to %s" % (
@@ -278,6 +285,7 @@ async def run(args):
         if hems is not None:
             await hems.stop()
         await station.smart.stop()
+        await station.firmware.stop()
         await station.stop()
         store.close()
     print("gateway: stopped", flush=True)

@@ -6,7 +6,8 @@ kill -9 at any moment is resolved at the next start (docs/ocpp.md "Exactly once 
 A version adapter (gateway/ocpp16/client.py, gateway/ocpp201/client.py) subclasses
 `CsmsConnection` and gives: `SUBPROTOCOL`, `make_charge_point(ws)`, `session(cp)` (boot,
 heartbeats, statuses, `sender(cp)`), `send_queued(cp, m)`, `recovered(m)` and
-`message_attempts()` / `attempt_interval_s()`; its ChargePoint class mixes in `QueueHooks`."""
+`message_attempts()` / `attempt_interval_s()` (and may give `discarded_meta(m)`); its
+ChargePoint class mixes in `QueueHooks`."""
 
 import asyncio
 import json
@@ -15,6 +16,8 @@ import uuid
 
 import websockets
 from ocpp.exceptions import OCPPError
+
+from gateway.security_log import connection_failure
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,7 @@ class CsmsConnection:
         self.connect_kwargs = connect_kwargs or {}  # security profile (gateway/security.py)
         self.cp = None
         self.accepted = False
+        self._failure = None  # the security event of the failing connections, logged once
 
     # --- what the adapter gives -----------------------------------------------------------
 
@@ -93,6 +97,11 @@ class CsmsConnection:
     def attempt_interval_s(self):
         raise NotImplementedError
 
+    def discarded_meta(self, m):
+        """What giving up message m after its CallErrors changes in the store (committed
+        with the discard), or None."""
+        return None
+
     def connected(self, up):
         """Called when the CSMS accepted the station (True) and when the connection ends."""
 
@@ -109,12 +118,16 @@ class CsmsConnection:
                                               open_timeout=10, ping_interval=30,
                                               **self.connect_kwargs) as ws:
                     self.backoff.reset()
+                    self._failure = None
                     log.info("connected to %s", self.url)
                     await self._serve(ws)
             except (TimeoutError, OSError, websockets.WebSocketException) as e:
                 log.warning("CSMS connection: %s", reason(e))
+                self._security_failure(reason(e))
             except OCPPError as e:
                 log.warning("CSMS refused a station message: %s", e)
+            except Exception:  # a bug must not end the station's connection for good
+                log.exception("CSMS connection: unexpected error; connecting again")
             finally:
                 if self.accepted:
                     self.connected(False)
@@ -126,6 +139,14 @@ class CsmsConnection:
             delay = self.backoff.next()
             log.info("reconnecting in %.1f s", delay)
             await asyncio.sleep(delay)
+
+    def _security_failure(self, text):
+        """A failure that is a security event (UK-S11) is logged once until a connection
+        succeeds again: a wrong password retried all night is one line, not thousands."""
+        event_type = connection_failure(text)
+        if event_type is not None and event_type != self._failure:
+            self._failure = event_type
+            self.station.security_event(event_type, text)
 
     async def _serve(self, ws):
         cp = self.make_charge_point(ws)
@@ -170,15 +191,34 @@ class CsmsConnection:
                 refusals = await store.aio(store.refused, m.id)
                 log.warning("%s %d refused (%d): %s", m.action, m.id, refusals, e)
                 if refusals >= self.message_attempts():
-                    await store.aio(store.discard, m.id, "CallError: %s" % e)
+                    await store.aio(store.discard, m.id, "CallError: %s" % e,
+                                    self.discarded_meta(m))
                     log.warning("%s %d discarded after %d attempts", m.action, m.id, refusals)
                 else:
                     await asyncio.sleep(self.attempt_interval_s() * refusals)
+                continue
+            except (TimeoutError, OSError, websockets.WebSocketException):
+                raise  # the connection failed: the message goes again on the next one
+            except Exception as e:  # a message the station cannot make: never a stuck queue
+                log.exception("%s %d cannot be sent", m.action, m.id)
+                await store.aio(store.discard, m.id, "cannot be sent: %r" % e)
                 continue
             if done:
                 await store.aio(store.complete, m.id, meta)
                 if meta:
                     self.station.transactions_changed()
+
+    async def send_security_event(self, cp, event, call_cls):
+        """A queued critical security event as SecurityEventNotification (call_cls: the
+        version's call class); done once answered, a CallError too (logged): a CSMS without
+        the message never holds a transaction message back."""
+        try:
+            await cp.call(call_cls(type=event["type"], timestamp=event["timestamp"],
+                                   tech_info=event.get("techInfo")), suppress=False)
+        except OCPPError as e:
+            log.warning("SecurityEventNotification %s refused by the CSMS: %s",
+                        event["type"], e)
+        return True
 
     async def call_tracked(self, cp, m, payload, keep_answer=False):
         """cp.call for a queued message, its frame marked written the moment it is (and

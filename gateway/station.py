@@ -101,6 +101,10 @@ class Station:
         self._status_listeners = []
         self._tx_listeners = []
         self.smart = None  # gateway.charging.SmartCharging, set by the caller
+        self.security_log = None  # gateway.security_log.SecurityLog, set by the caller
+        # fn(connector_id, source) -> why a new external limit (HEMS / DNO) is refused now, or
+        # None; set by the 2.0.1 adapter (gateway/ocpp201/external_limits.py)
+        self.external_limit_gate = None
         self.ev_soc = EvSoc(self.links, clock)  # AG-07: the EV's SoC, the firmware's or given
         self._records_lock = asyncio.Lock()
         self._staged = {}  # meta a record's processing changes, until it is committed
@@ -189,6 +193,11 @@ class Station:
                          meterStale=t.has("meter_stale"), offeredMa=t.offered_ma,
                          limitSource=t.limit_source)
         return state
+
+    def security_event(self, event_type, tech_info=None):
+        """Record a security event (UK-S11) in the station's log, if it keeps one."""
+        if self.security_log is not None:
+            self.security_log.record(event_type, tech_info)
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -325,6 +334,9 @@ class Station:
         found = notice(rec.fields["code"], args)
         if found is None:
             return [], []
+        if found[0] == "SecurityEvent" and found[1]["type"] == "TamperDetected":
+            self.security_event("TamperDetectionActivated",
+                                "EVSE %d: enclosure opened (tamper switch)" % cid)
         return [("notice", {"connector_id": cid, "kind": found[0], "data": found[1],
                             "unix_s": self._unix_s(rec)})], []
 
@@ -482,6 +494,8 @@ class Station:
         return UNLOCK_RESULT.get(r.status, "failed")
 
     async def reset(self, hard):
+        self.security_event("ResetOrReboot", "%s reset asked by the CSMS"
+                            % ("hard" if hard else "soft"))
         for cid in self.links:
             s = self.session(cid)
             if s:

@@ -87,6 +87,19 @@ class _Station(RecordingStation, ChargePoint):
     def on_firmware_status(self, status):
         return call_result.FirmwareStatusNotification()
 
+    # security whitepaper (OCPP 1.6 security extension)
+    @on("SecurityEventNotification")
+    def on_security_event(self, type, timestamp, **kw):
+        return call_result.SecurityEventNotification()
+
+    @on("LogStatusNotification")
+    def on_log_status(self, status, **kw):
+        return call_result.LogStatusNotification()
+
+    @on("SignedFirmwareStatusNotification")
+    def on_signed_firmware_status(self, status, request_id, **kw):
+        return call_result.SignedFirmwareStatusNotification()
+
 
 class Csms16(CsmsBase):
     SUBPROTOCOL = "ocpp1.6"

@@ -218,6 +218,10 @@ class HemsBridge:
             await self.publish_state(cid)
 
     async def _limit(self, cid, cmd):
+        gate = self.station.external_limit_gate
+        why = gate(cid, cmd.source) if gate is not None and cmd.current_ma is not None else None
+        if why:
+            raise CommandError(why)
         ln = self.station.links[cid]
         r = await ln.set_limit(cmd.entity, cmd.current_ma, cmd.duration_s)
         log.info("EVSE %d: %s limit %s mA for %d s -> %s", cid, cmd.source, cmd.current_ma,

@@ -26,7 +26,10 @@ from ocpp.v16.enums import (
     UnlockStatus,
 )
 
+from gateway.ocpp16.certificate_handlers import CertificateHandlers
 from gateway.ocpp16.configuration import ConfigurationHandlers
+from gateway.ocpp16.firmware import FirmwareHandlers
+from gateway.ocpp16.logs import LogHandlers
 from gateway.ocpp16.pdus import iso, status_call  # noqa: F401 (imported from here too)
 from gateway.ocpp16.smart import SmartChargingHandlers
 from gateway.ocpp16.trigger import TriggerMessageHandlers
@@ -43,7 +46,8 @@ UNLOCK_STATUS = {"unlocked": UnlockStatus.unlocked, "failed": UnlockStatus.unloc
 
 
 class StationChargePoint(ConfigurationHandlers, SmartChargingHandlers, TriggerMessageHandlers,
-                         DataTransferHandlers, ChargePoint):
+                         DataTransferHandlers, LogHandlers, FirmwareHandlers,
+                         CertificateHandlers, ChargePoint):
     def __init__(self, station_id, connection, station, response_timeout=10):
         super().__init__(station_id, connection, response_timeout=response_timeout)
         self.station = station

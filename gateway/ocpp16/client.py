@@ -20,9 +20,12 @@ from ocpp.v16.enums import RegistrationStatus
 
 from gateway.config16 import Config16
 from gateway.csms_connection import CsmsConnection, QueueHooks
+from gateway.firmware_update import ACTION as FIRMWARE_ACTION
 from gateway.link import Backoff
+from gateway.log_upload import LogUploads
 from gateway.ocpp16.charge_point import StationChargePoint, iso, status_call
 from gateway.ocpp16.configuration import feature_profiles
+from gateway.ocpp16.firmware import send_firmware_message
 from gateway.ocpp16.meter_values import MeterSampler
 from gateway.ocpp16.vendor import send_notice
 from gateway.station import ConnectorStatus
@@ -61,6 +64,7 @@ class Ocpp16Client(CsmsConnection):
                                          feature_profiles(StationChargePoint),
                                          security_profile=security_profile)
         self.sampler = MeterSampler(station, self.config, self._send_meter_values_now)
+        self.log_uploads = LogUploads(station, station.security_log, station_id, time.time)
         station.remote_start_timeout_s = self.config.number("ConnectionTimeOut")
         self.config.on_change(self._config_changed)
         self._status_dirty = set()
@@ -89,6 +93,7 @@ class Ocpp16Client(CsmsConnection):
         cp = QueueChargePoint(self.station_id, ws, self.station)
         cp.config = self.config
         cp.boot_notification = self._boot_notification  # TriggerMessage BootNotification
+        cp.log_uploads = self.log_uploads  # GetLog (gateway/ocpp16/logs.py)
         return cp
 
     def message_attempts(self):
@@ -179,6 +184,10 @@ class Ocpp16Client(CsmsConnection):
         """-> (answered, meta to commit with it); (False, None) when it was discarded."""
         store = self.station.store
         p = m.payload
+        if m.action == "security_event":  # security whitepaper (gateway/security_log.py)
+            if self.config.number("SecurityProfile") == 0:
+                return True, None  # a plain 1.6 CSMS has no such message: only logged
+            return await self.send_security_event(cp, p, call.SecurityEventNotification), None
         cid = p["connector_id"]
         if m.action == "tx_start":
             if m.attempts == 0:  # first try: authorise the idTag (the result is logged)
@@ -191,6 +200,8 @@ class Ocpp16Client(CsmsConnection):
             log.info("StartTransaction connector %d: transaction %d (%s)", cid, tx_id,
                      r.id_tag_info.get("status"))
             return True, self._started(m, tx_id)
+        if m.action == FIRMWARE_ACTION:  # the signed update job (gateway/ocpp16/firmware.py)
+            return await send_firmware_message(cp, p), None
         if m.action == "notice":  # what the firmware decided: DataTransfer (vendor.py)
             return await send_notice(cp, p), None
         if m.action not in ("tx_stop", "meter_values"):

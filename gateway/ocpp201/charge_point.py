@@ -13,7 +13,10 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 
 from gateway.csms_connection import QueueHooks
+from gateway.ocpp201.certificate_handlers import CertificateHandlers
 from gateway.ocpp201.device_model_handlers import DeviceModelHandlers
+from gateway.ocpp201.firmware import FirmwareHandlers, firmware_status_call
+from gateway.ocpp201.logs import LogHandlers
 from gateway.ocpp201.pdus import CONNECTOR_ID, VENDOR_ID, status_call
 from gateway.ocpp201.smart import SmartChargingHandlers
 from gateway.ocpp201.transactions import TX_ACTIONS
@@ -43,7 +46,8 @@ def _reject(reason, text):
                                                   "additional_info": text[:512]}}
 
 
-class StationChargePoint(QueueHooks, DeviceModelHandlers, SmartChargingHandlers, ChargePoint):
+class StationChargePoint(QueueHooks, DeviceModelHandlers, SmartChargingHandlers, LogHandlers,
+                         FirmwareHandlers, CertificateHandlers, ChargePoint):
     def __init__(self, station_id, connection, station, client, response_timeout=10):
         super().__init__(station_id, connection, response_timeout=response_timeout)
         self.station = station
@@ -260,7 +264,7 @@ class StationChargePoint(QueueHooks, DeviceModelHandlers, SmartChargingHandlers,
             await self.client.queue_trigger_update(cid)
 
     async def _trigger_firmware_status(self, ids):
-        await self.call(call.FirmwareStatusNotification(status="Idle"))
+        await self.call(firmware_status_call(self.station))  # L01: the running update's
 
     async def _trigger_log_status(self, ids):
         await self.call(call.LogStatusNotification(status="Idle"))

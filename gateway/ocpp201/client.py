@@ -24,13 +24,17 @@ from ocpp.exceptions import OCPPError
 from ocpp.v201 import call
 
 from gateway.csms_connection import CsmsConnection
+from gateway.firmware_update import ACTION as FIRMWARE_ACTION
 from gateway.link import Backoff
+from gateway.log_upload import LogUploads
 from gateway.ocpp16.meter_values import MeterSampler
 from gateway.ocpp201.charge_point import StationChargePoint
 from gateway.ocpp201.device_model import DeviceModel
 from gateway.ocpp201.events import send_notice
 from gateway.ocpp201.external_limits import ExternalLimits
+from gateway.ocpp201.firmware import send_firmware_message
 from gateway.ocpp201.pdus import CHARGING_STATE, connector_status, meter_value, status_call
+from gateway.ocpp201.rate_changes import RateChanges
 from gateway.ocpp201.transactions import (
     TX_ACTIONS,
     seq_key,
@@ -92,6 +96,8 @@ class Ocpp201Client(CsmsConnection):
             security_profile=security_profile, vendor=vendor, model=model)
         self.sampler = MeterSampler(station, SamplerConfig(self.dm), self._send_meter_values_now)
         self.external = ExternalLimits(station, self.dm, self, clock)  # K11-K13
+        self.rate_changes = RateChanges(station, self.dm, clock)  # ChargingRateChanged
+        self.log_uploads = LogUploads(station, station.security_log, station_id, clock)  # N01
         self.boot_reason = "PowerUp"  # B01; RemoteReset after a Reset (charge_point.py)
         self.boot_status = None  # the last BootNotification answer's status
         self._online = []  # [accepted unix s, ended unix s or None] of each connection
@@ -169,6 +175,8 @@ class Ocpp201Client(CsmsConnection):
             log.error("BasicAuthPassword set but this station has no security settings")
             return
         self.security.change_password(self.state_dir, password)
+        self.station.security_event("ReconfigurationOfSecurityParameters",
+                                    "BasicAuthPassword set by the CSMS (A01)")
         self.connect_kwargs = self.security.connect_kwargs()
         log.info("A01: new Basic-auth password stored; connecting again with it")
         cp = self.cp
@@ -256,6 +264,14 @@ class Ocpp201Client(CsmsConnection):
                                                       transaction_id(self.tx_prefix, key)))
         return meta
 
+    def discarded_meta(self, m):
+        """A TransactionEvent given up after MessageAttempts CallErrors (E13) keeps its
+        seqNo: the next event of its transaction takes the one after, so the CSMS sees the
+        gap."""
+        if m.action not in TX_ACTIONS:
+            return None
+        return {seq_key(m.payload["connector_id"], m.payload["key"]): lambda n: (n or 0) + 1}
+
     async def recovered(self, m):
         """A TransactionEvent's answer carries nothing the station needs: one whose frame
         was written counts as delivered. One not written goes again with the same
@@ -276,6 +292,10 @@ class Ocpp201Client(CsmsConnection):
         p = m.payload
         if m.action == "notice":
             return await send_notice(cp, dict(p, event_id=m.id)), None
+        if m.action == FIRMWARE_ACTION:  # the update job (gateway/ocpp201/firmware.py)
+            return await send_firmware_message(cp, p), None
+        if m.action == "security_event":  # A04 (gateway/security_log.py)
+            return await self.send_security_event(cp, p, call.SecurityEventNotification), None
         if m.action not in TX_ACTIONS:
             await store.aio(store.discard, m.id, "unknown action")
             return False, None

@@ -1,6 +1,7 @@
 """The notices of gateway/notices.py (what the firmware decides on its own) in OCPP 2.0.1:
-NotifyEvent (Part 2 N07: a Delta event of a variable of the EVSE's component), and the
-enclosure's tamper switch as SecurityEventNotification (A04; UK-S8) as well.
+NotifyEvent (Part 2 N07: a Delta event of a variable of the EVSE's component). The enclosure's
+tamper switch is also a security event (UK-S8, A04): the station's security log sends its
+SecurityEventNotification (gateway/security_log.py).
 
 | notice | component / variable | actualValue |
 | --- | --- | --- |
@@ -39,9 +40,6 @@ VARIABLES = {
                       lambda d: _bool(d["type"] == "TamperDetected")),
 }
 
-# SecurityEvent type -> SecurityEventNotification type (Part 2 Appendix 1, security events)
-SECURITY_TYPES = {"TamperDetected": "TamperDetectionActivated"}
-
 
 def _bool(v):
     return "true" if v else "false"
@@ -72,10 +70,6 @@ async def send_notice(cp, p):
     try:
         await cp.call(call.NotifyEvent(generated_at=data["timestamp"], seq_no=0,
                                        event_data=[data]), suppress=False)
-        if p["kind"] == "SecurityEvent" and p["data"].get("type") in SECURITY_TYPES:
-            await cp.call(call.SecurityEventNotification(
-                type=SECURITY_TYPES[p["data"]["type"]], timestamp=data["timestamp"],
-                tech_info="EVSE %d enclosure opened" % p["connector_id"]), suppress=False)
     except OCPPError as e:
         log.warning("NotifyEvent %s refused by the CSMS: %s", p["kind"], e)
         return True

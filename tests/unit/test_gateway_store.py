@@ -280,3 +280,45 @@ def test_kill_9_at_random_moments_loses_and_doubles_nothing(tmp_path):
         assert queued == [r.seq for r in records if r.processed]
         assert queued == seqs or queued == seqs[:-1]
         assert s.requests(1)[0].generation >= len(reported)
+
+
+def test_a_message_the_adapter_cannot_make_is_discarded_not_stuck(tmp_path):
+    """gateway/csms_connection.py: a queued message whose sending raises a bug (here a payload
+    without its connector) is discarded with the reason and the next one goes; the queue is
+    never stuck behind it."""
+    import asyncio
+
+    from gateway.csms_connection import CsmsConnection
+
+    store = Store(tmp_path / "state.db")
+    bad = store.enqueue("tx_stop", {"no_connector": True}, 1)
+    good = store.enqueue("tx_stop", {"connector_id": 1}, 1)
+    sent = []
+
+    class Station:
+        def __init__(self):
+            self.store = store
+            self.queue_changed = asyncio.Event()
+
+    class Adapter(CsmsConnection):
+        async def send_queued(self, cp, m):
+            sent.append(m.payload["connector_id"])
+            return True, None
+
+    async def run():
+        a = Adapter("ws://x", Station(), backoff=None)
+        task = asyncio.create_task(a.sender(None))
+        for _ in range(200):
+            if sent:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    asyncio.run(run())
+    assert sent == [1]
+    assert store.peek() == []
+    row = store._read("SELECT discarded FROM outbound WHERE id = ?", (bad,))[0][0]
+    assert "cannot be sent" in row and "connector_id" in row
+    assert store._read("SELECT sent_unix_ms IS NOT NULL FROM outbound WHERE id = ?",
+                       (good,))[0][0] == 1
+    store.close()
