@@ -45,6 +45,7 @@ _LIFTED_MASK = const((1 << SRC_SCHEDULE) | (1 << SRC_CSMS) | (1 << SRC_HEMS) | (
 MIN_OFFER_MA = const(6000)  # Annex A: minimum offer 6 A; below it the EVSE pauses (x1)
 MAX_OFFER_MA = const(80000)  # Annex A: 96-97 % duty = 80 A, the highest current a duty encodes
 MAX_PERIODS = const(28)  # LINK.md SCHEDULE: at most 28 periods
+SCHEDULE_SKEW_S = const(5)  # a schedule starting this soon is in force already
 
 # T7-LOG reason codes (what happened to a request), reported with EV_LIMIT.
 R_APPLIED = const(0)  # the asked limit is what the EVSE offers
@@ -295,16 +296,20 @@ class Limits:
             return self._cache_ma
         start = self._sched_start_s
         end = self._sched_end_s
-        if now_wall_s < start:
-            ma, lo, hi = -1, 0, start
-        elif end is not None and now_wall_s >= end:
+        # The gateway's schedules start at its "now"; this wall clock may lag it by up to
+        # SCHEDULE_SKEW_S, and until then the new schedule must already limit (its first
+        # period), never leave the offer unconstrained for that instant.
+        t = start if start - SCHEDULE_SKEW_S <= now_wall_s < start else now_wall_s
+        if t < start:
+            ma, lo, hi = -1, 0, start - SCHEDULE_SKEW_S
+        elif end is not None and t >= end:
             ma, lo, hi = -1, end, -1
         else:
-            off = now_wall_s - start
+            off = t - start
             repeat = self._sched_repeat_s
             if repeat:  # the cycle in force: small ints only
                 off -= off // repeat * repeat
-            cycle = now_wall_s - off
+            cycle = t - off
             n = self._sched_n
             i = 0
             while i < n and self._sched_offset_s[i] <= off:
@@ -321,6 +326,8 @@ class Limits:
                 ma, lo = -1, cycle
             else:
                 ma, lo = self._sched_ma[i - 1], cycle + self._sched_offset_s[i - 1]
+            if lo > now_wall_s:  # within the skew before the start
+                lo = now_wall_s
         self._cache_ma = ma
         self._cache_from_s = lo
         self._cache_to_s = hi

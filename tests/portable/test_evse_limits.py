@@ -267,7 +267,7 @@ def test_t7_profile_schedule_followed_across_period_boundaries():
     lim = Limits()
     periods = [(0, 16000), (3600, 0), (7200, 32000), (86000, 6000)]
     lim.set_schedule(1, T0_WALL, periods, 86400)
-    expect = ((-1, 32000), (0, 16000), (3599, 16000), (3600, 0), (7199, 0), (7200, 32000),
+    expect = ((-6, 32000), (-5, 16000), (-1, 16000), (0, 16000), (3599, 16000), (3600, 0), (7199, 0), (7200, 32000),
               (85999, 32000), (86000, 6000), (86399, 6000), (86400, 32000), (10 ** 6, 32000))
     for since_t0_s, ma in expect:
         assert lim.offered_ma(0, T0_WALL + since_t0_s) == ma, (since_t0_s, ma)
@@ -281,6 +281,23 @@ def test_t7_profile_schedule_followed_across_period_boundaries():
     assert seen == (1 << 16) | 1 | (1 << 32) | (1 << 6)
     assert lim.offered_ma(0, T0_WALL + 100) == 16000
     assert lim.binding_source == SRC_SCHEDULE
+
+
+def test_t7_profile_schedule_starting_within_the_clock_skew_limits_at_once():
+    """The gateway's schedules start at its "now"; the firmware's wall clock may lag it by
+    up to SCHEDULE_SKEW_S (5 s), so a schedule starting that soon limits already (its first
+    period), never leaving the offer unconstrained at a plug-in right after a push. One
+    starting later leaves the offer unconstrained until 5 s before its start."""
+    lim = Limits()
+    lim.set_schedule(1, T0_WALL + 1, [(0, 10000), (60, 12000)])
+    assert lim.offered_ma(0, T0_WALL) == 10000
+    assert lim.offered_ma(0, T0_WALL + 1) == 10000
+    assert lim.offered_ma(0, T0_WALL + 61) == 12000
+    lim.set_schedule(2, T0_WALL + 100, [(0, 8000)])
+    assert lim.offered_ma(0, T0_WALL + 50) == 32000
+    assert lim.offered_ma(0, T0_WALL + 94) == 32000
+    assert lim.offered_ma(0, T0_WALL + 95) == 8000
+    assert lim.offered_ma(0, T0_WALL + 100) == 8000
 
 
 def test_uk11_schedule_rate_change_held_through_the_random_delay():
