@@ -33,7 +33,7 @@ test: setup lint
 bench: setup
 	@set -e; for b in bench/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(BIN)/python $$b; done
 
-# make demo [DEMO=interactive] [DEMO_VM=cpython] [OCPP=1.6]: mosquitto, the bundled CSMS,
+# make demo [DEMO=interactive] [DEMO_VM=cpython] [OCPP=1.6|2.0.1]: mosquitto, the bundled CSMS,
 # the emulated charger and the gateway run a scripted session on a live dashboard; the
 # summary, the plot (session.png) and the logs land in demo-output/ (sim_hardware/demo/)
 demo: setup

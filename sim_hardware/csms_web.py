@@ -1,6 +1,6 @@
 """The bundled CSMS's web page, served on loopback (standard library http.server):
 
-    web = CsmsWeb(csms)          # csms: a started sim_hardware.csms16.Csms16
+    web = CsmsWeb(csms)          # csms: a started Csms16 or Csms201 (sim_hardware/)
     url = web.start()            # http://127.0.0.1:<free port>/
     web.stop()
 
@@ -8,8 +8,10 @@ GET / is one self-contained page (sim_hardware/csms_web.html: inline CSS and JS,
 external assets, works offline) that polls GET /api/state every second: the station, its
 connectors' status, the transactions and the latest meter values (sim_hardware/csms_view.py),
 and the profile actions taken here. POST /api/profile {purpose, connector, limit_a} sends a
-SetChargingProfile (TxDefaultProfile or ChargePointMaxProfile, a limit in A); POST
-/api/clear {purpose, connector} or {all: true} a ClearChargingProfile. Both run the call on
+SetChargingProfile (TxDefaultProfile or the station-wide ChargePointMaxProfile, 2.0.1
+ChargingStationMaxProfile; a limit in A; "connector" is the 2.0.1 evseId); POST
+/api/clear {purpose, connector} or {all: true} a ClearChargingProfile, in the CSMS's OCPP
+version (sim_hardware/csms_calls.py). Both run the call on
 the CSMS's loop (csms.request) and answer {ok, request, result} or {ok: false, error}; bad
 input (a limit that is not a number, negative or over 80 A, an unknown connector) is refused
 with HTTP 400 and nothing is sent to the station.
@@ -25,20 +27,18 @@ import json
 import math
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from ocpp.v16 import call
-
+from sim_hardware.csms_calls import Ocpp16, for_csms
 from sim_hardware.csms_view import snapshot
 
 PAGE = Path(__file__).with_name("csms_web.html")
 MAX_A = 80  # IEC 61851-1 Annex A: the highest current a PWM duty can offer
 # purpose -> chargingProfileId base (+ connector id): setting it again replaces the profile
-# (OCPP 1.6 SetChargingProfile: a profile with the same chargingProfileId is replaced)
-PURPOSES = {"TxDefaultProfile": 9100, "ChargePointMaxProfile": 9200}
-STATION_WIDE = ("ChargePointMaxProfile",)  # ChargingProfilePurposeType: connectorId 0 only
+# (SetChargingProfile: a profile with the same chargingProfileId is replaced, 1.6 and K01)
+PROFILE_ID_BASE = {"TxDefaultProfile": 9100, "ChargePointMaxProfile": 9200,
+                   "ChargingStationMaxProfile": 9200}
 MAX_BODY = 4096
 CALL_TIMEOUT_S = 15  # the library gives up after 10 s itself
 ACTIONS_KEPT = 20
@@ -66,10 +66,10 @@ def parse_connector(form, known_ids):
     return cid
 
 
-def parse_purpose(form):
+def parse_purpose(form, purposes):
     purpose = _text(form, "purpose")
-    if purpose not in PURPOSES:
-        raise FormError("purpose %r: must be one of %s" % (purpose, ", ".join(PURPOSES)))
+    if purpose not in purposes:
+        raise FormError("purpose %r: must be one of %s" % (purpose, ", ".join(purposes)))
     return purpose
 
 
@@ -89,33 +89,22 @@ def parse_limit_a(form):
     return round(amps, 1)  # OCPP 1.6 ChargingSchedulePeriod.limit: one digit fraction at most
 
 
-def parse_profile(form, known_ids):
-    """-> (purpose, connector id, limit in A); FormError on bad input."""
-    purpose = parse_purpose(form)
+def parse_profile(form, known_ids, version=Ocpp16):
+    """-> (purpose, connector id, limit in A); FormError on bad input. version: the
+    csms_calls adapter (its purposes, which of them is station-wide)."""
+    purpose = parse_purpose(form, version.purposes)
     cid = parse_connector(form, known_ids)
-    if purpose in STATION_WIDE and cid != 0:
+    if purpose in version.station_wide and cid != 0:
         raise FormError("a %s is for the whole station: connector 0" % purpose)
     return purpose, cid, parse_limit_a(form)
 
 
-def parse_clear(form, known_ids):
-    """-> the ClearChargingProfile fields: {} for {all: true}, else purpose and connector."""
+def parse_clear(form, known_ids, version=Ocpp16):
+    """-> the clear_profiles fields: {} for {all: true}, else purpose and connector."""
     if form.get("all") is True:
         return {}
-    return {"charging_profile_purpose": parse_purpose(form),
-            "connector_id": parse_connector(form, known_ids)}
-
-
-def profile_payload(purpose, cid, limit_a, now=None):
-    """An Absolute profile of one period at limit_a from a minute ago (a station clock a
-    little behind the CSMS's still has it in force), no end."""
-    start = (now or datetime.now(UTC)) - timedelta(minutes=1)
-    return {"charging_profile_id": PURPOSES[purpose] + cid, "stack_level": 0,
-            "charging_profile_purpose": purpose, "charging_profile_kind": "Absolute",
-            "charging_schedule": {"charging_rate_unit": "A",
-                                  "start_schedule": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                  "charging_schedule_period": [{"start_period": 0,
-                                                                "limit": limit_a}]}}
+    return {"purpose": parse_purpose(form, version.purposes),
+            "evse_id": parse_connector(form, known_ids)}
 
 
 def loopback(host):
@@ -133,6 +122,7 @@ class CsmsWeb:
             raise ValueError("CsmsWeb serves loopback only: host %r is not 127.x.x.x or "
                              "localhost" % host)
         self.csms = csms
+        self.version = for_csms(csms)  # the OCPP calls of the CSMS's version
         self.host, self.port = host, port
         self.url = None
         self.actions = collections.deque(maxlen=ACTIONS_KEPT)  # newest last
@@ -175,21 +165,21 @@ class CsmsWeb:
         with self._lock:
             s["actions"] = list(self.actions)[::-1]
         s["max_a"] = MAX_A
-        s["purposes"] = list(PURPOSES)
+        s["purposes"] = list(self.version.purposes)
         return s
 
     def set_profile(self, form):
-        purpose, cid, limit_a = parse_profile(form, self.known_connectors())
+        purpose, cid, limit_a = parse_profile(form, self.known_connectors(), self.version)
         what = "SetChargingProfile %s %g A on connector %d" % (purpose, limit_a, cid)
-        return self._call(what, call.SetChargingProfile(
-            connector_id=cid, cs_charging_profiles=profile_payload(purpose, cid, limit_a)))
+        return self._call(what, self.version.set_profile(
+            purpose, cid, limit_a, PROFILE_ID_BASE[purpose] + cid))
 
     def clear(self, form):
-        fields = parse_clear(form, self.known_connectors())
+        fields = parse_clear(form, self.known_connectors(), self.version)
         what = ("ClearChargingProfile %s on connector %d" % (
-            fields["charging_profile_purpose"], fields["connector_id"]) if fields
+            fields["purpose"], fields["evse_id"]) if fields
             else "ClearChargingProfile (all profiles)")
-        return self._call(what, call.ClearChargingProfile(**fields))
+        return self._call(what, self.version.clear_profiles(**fields))
 
     def _call(self, what, payload):
         """-> (HTTP status, answer) after the call on the CSMS's loop."""

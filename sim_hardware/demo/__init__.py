@@ -1,6 +1,7 @@
 """`make demo` / `python -m sim_hardware.demo`: the whole charger on emulated hardware.
 
-It starts the bundled OCPP 1.6 CSMS (sim_hardware/csms16.py, in this process), a mosquitto
+It starts the bundled CSMS (OCPP 1.6 sim_hardware/csms16.py by default, OCPP=2.0.1
+sim_hardware/csms201.py; in this process), a mosquitto
 broker of its own on a free loopback port, the emulated charger (`python -m sim_hardware`,
 the firmware core on the MicroPython VM by default, an SDM630 meter) and the gateway
 (`python -m gateway --hems mqtt://…`), then runs a scripted session a person can follow on a

@@ -9,8 +9,6 @@ import sys
 import termios
 import tty
 
-from ocpp.v16 import call
-
 from sim_hardware.demo import script
 
 PROFILE_ID = 1
@@ -54,10 +52,9 @@ def _dno(r, state):
 def _profile(r, state):
     state["profile"] = not state.get("profile")
     if not state["profile"]:
-        r.csms.send(call.ClearChargingProfile(id=PROFILE_ID))
+        r.csms.send(r.v.clear_profiles(profile_id=PROFILE_ID))
         return "the CSMS clears its charging profile"
-    p = script.tx_default_profile(PROFILE_ID, script.PROFILE_A)
-    r.csms.send(call.SetChargingProfile(connector_id=1, cs_charging_profiles=p))
+    r.csms.send(script.tx_default_profile(r, PROFILE_ID, script.PROFILE_A))
     return "the CSMS sets a TxDefaultProfile of %d A" % script.PROFILE_A
 
 

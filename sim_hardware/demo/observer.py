@@ -4,9 +4,10 @@ OCPP message the bundled CSMS recorded. It keeps the latest of each, the last ev
 OCPP messages as display lines, and a sample per poll for the plot. Virtual time (`vs`) is
 the charger's clock in seconds from the first poll; `ws` is wall seconds from the start."""
 
-import json
 import time
 from collections import deque
+
+from sim_hardware.csms_view import notices, notices_in
 
 KEEP_LINES = 12
 # trace keys worth an event line (duty, offer and draw are on the dashboard and the plot)
@@ -64,17 +65,56 @@ def flat(payload, width=90):
     return _short(" ".join(parts), width)
 
 
-def meter_values(payload):
-    """MeterValues -> `Energy.Active.Import.Register=1234 Wh …` of its first sample."""
+def _samples(payload):
+    """`Energy.Import=1234 Wh, …` of a payload's first MeterValue (1.6 unit, 2.0.1
+    unitOfMeasure), or None without one."""
     try:
         sampled = payload["meterValue"][0]["sampledValue"]
     except (KeyError, IndexError, TypeError):
+        return None
+    parts = []
+    for s in sampled[:4]:
+        unit = s.get("unit") or (s.get("unitOfMeasure") or {}).get("unit")
+        parts.append("%s=%s%s" % (s.get("measurand", "Energy.Active.Import.Register")
+                                  .replace(".Active", "").replace(".Register", ""),
+                                  s.get("value"), (" " + unit) if unit else ""))
+    return ", ".join(parts)
+
+
+def meter_values(payload):
+    """MeterValues (1.6 connectorId, 2.0.1 evseId) -> `connector 1: Energy.Import=1234 Wh …`
+    of its first sample."""
+    values = _samples(payload)
+    if values is None:
         return flat(payload)
-    parts = ["%s=%s%s" % (s.get("measurand", "Energy.Active.Import.Register")
-                          .replace(".Active", "").replace(".Register", ""), s.get("value"),
-                          (" " + s["unit"]) if s.get("unit") else "")
-             for s in sampled[:4]]
-    return "connector %s: %s" % (payload.get("connectorId"), ", ".join(parts))
+    return "connector %s: %s" % (payload.get("connectorId", payload.get("evseId")), values)
+
+
+def transaction_event(p):
+    """2.0.1 TransactionEvent -> `Updated MeterValuePeriodic tx … #3 Charging: Energy…`."""
+    info = p.get("transactionInfo") or {}
+    words = [p.get("eventType"), p.get("triggerReason"), "tx %s" % info.get("transactionId"),
+             "#%s" % p.get("seqNo"), info.get("chargingState"), info.get("stoppedReason")]
+    values = _samples(p)
+    return " ".join(w for w in words if w) + (": " + values if values else "")
+
+
+def notify_event(p):
+    """2.0.1 NotifyEvent -> `EVSE 1 ManualOverride=true {techInfo}` per event."""
+    out = []
+    for e in p.get("eventData") or []:
+        comp = e.get("component") or {}
+        where = "EVSE %s" % comp["evse"].get("id") if comp.get("evse") else comp.get("name")
+        out.append("%s %s=%s %s" % (where, (e.get("variable") or {}).get("name"),
+                                    e.get("actualValue"), e.get("techInfo", "")))
+    return _short("; ".join(out), 90)
+
+
+# OCPP version -> the label of a CallResult (1.6 "…conf", 2.0.1 "…Response")
+RESULT_SUFFIX = {"1.6": ".conf", "2.0.1": "Response"}
+# action -> its line on the dashboard (flat() for the others)
+CALL_TEXT = {"MeterValues": meter_values, "TransactionEvent": transaction_event,
+             "NotifyEvent": notify_event}
 
 
 def trace_event(line):
@@ -101,6 +141,7 @@ class Observer:
         self.parts = parts
         self.charger = parts.charger
         self.csms = parts.csms
+        self.result_suffix = RESULT_SUFFIX[parts.opts.ocpp]
         self.em = energy_manager
         self.started = time.monotonic()
         self.t0_ms = None
@@ -108,7 +149,8 @@ class Observer:
         self.samples = []  # (vs, offered_ma, draw_ma, measured_ma, duty_permille)
         self.boots = []  # (vs, reset cause, delay_s) from the trace
         # (vs, s) of each randomised delay seen: the remaining time in the charger's status,
-        # the drawn delay of each DataTransfer RandomisedDelay notice the CSMS received
+        # the drawn delay of each RandomisedDelay notice the CSMS received (1.6 DataTransfer,
+        # 2.0.1 NotifyEvent)
         self.delays = []
         self.events = deque(maxlen=KEEP_LINES)  # (ws, vs, who, text)
         self.ocpp = deque(maxlen=KEEP_LINES)  # (ws, arrow, action, text)
@@ -177,15 +219,15 @@ class Observer:
             arrow = "CS→CSMS" if direction == "in" else "CSMS→CS"
             if mtype == 2:
                 self._open_calls[direction].append(action)
-                text = meter_values(payload) if action == "MeterValues" else flat(payload)
+                text = CALL_TEXT.get(action, flat)(payload)
                 label = action
-                if action == "DataTransfer":
-                    self._notice(payload)
+                if direction == "in":
+                    self._notice(action, payload)
             else:
                 # the answer to the oldest open call of the other direction
                 other = self._open_calls["out" if direction == "in" else "in"]
                 label = (other.popleft() if other else "?") + (
-                    ".conf" if mtype == 3 else " error")
+                    self.result_suffix if mtype == 3 else " error")
                 text = flat(payload)
             entry = (self.ws(), arrow, label, text)
             self.ocpp.append(entry)
@@ -202,14 +244,10 @@ class Observer:
                 self.note("mqtt", fn(args))
         self._mqtt_events_seen = len(events)
 
-    def _notice(self, payload):
-        label = payload.get("messageId")
-        try:
-            data = json.loads(payload.get("data") or "{}")
-        except ValueError:
-            return
-        if label == "RandomisedDelay" and data.get("active"):
-            self.delays.append((self.vs(), data.get("delayS", 0)))
+    def _notice(self, action, payload):
+        for kind, data in notices_in(action, payload):
+            if kind == "RandomisedDelay" and data.get("active"):
+                self.delays.append((self.vs(), data.get("delayS", 0)))
 
     def take_new(self):
         lines, self.new_lines = self.new_lines, []
@@ -221,12 +259,6 @@ class Observer:
         return self.csms.calls(action)
 
     def notices(self, kind):
-        """The data of the gateway's DataTransfer notices of kind (gateway/notices.py)."""
-        out = []
-        for p in self.calls("DataTransfer"):
-            if p.get("messageId") == kind:
-                try:
-                    out.append(json.loads(p.get("data") or "{}"))
-                except ValueError:
-                    pass
-        return out
+        """The data of the gateway's notices of kind (gateway/notices.py): 1.6 DataTransfer,
+        2.0.1 NotifyEvent."""
+        return notices(self.csms, kind)

@@ -1,5 +1,6 @@
 """The demo's parts, started and stopped in order: a mosquitto broker with its own config on
-a free loopback port, the bundled CSMS (in this process), the emulated charger
+a free loopback port, the bundled CSMS of the OCPP version (in this process: Csms16 or
+Csms201), the emulated charger
 (`python -m sim_hardware`) and the gateway (`python -m gateway … --hems mqtt://…`). Each
 child process writes to its own log under OUT/logs/; a child that dies or does not come up
 raises PartFailed with the tail of its log. Every wait is bounded; stop() ends everything
@@ -17,7 +18,8 @@ import time
 from pathlib import Path
 
 from sim_hardware.broker import Mosquitto
-from sim_hardware.csms16 import Csms16
+from sim_hardware.csms16 import Csms16  # noqa: F401 (conformance/backend_lab.py: parts.Csms16)
+from sim_hardware.csms_calls import VERSIONS
 
 REPO = Path(__file__).resolve().parents[2]
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
@@ -188,7 +190,7 @@ class Parts:
         self.broker = Broker(self.run_dir, self.log_dir, mosquitto)
         self.broker.wait_ready()
         say("starting the bundled OCPP %s CSMS" % self.opts.ocpp)
-        self.csms = Csms16().start()
+        self.csms = VERSIONS[self.opts.ocpp].csms_class().start()  # Csms16 or Csms201
         say("starting the emulated charger (firmware core on %s)" % self.opts.vm)
         self.charger = Charger(self.log_dir, self.opts.vm, self.opts.time_scale,
                                self.opts.seed, self.settings)

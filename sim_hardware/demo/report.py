@@ -21,12 +21,11 @@ def _a(ma):
 
 # step key -> one line of what its facts show
 LINES = {
-    "start": lambda f: "BootNotification from %s %s; MeterValueSampleInterval %s; MQTT "
-                       "state published (link %s)" % (f["boot"].get("chargePointVendor"),
-                                                      f["boot"].get("chargePointModel"),
+    "start": lambda f: "BootNotification from %s %s; meter value interval 5 s %s; MQTT "
+                       "state published (link %s)" % (f["vendor"], f["model"],
                                                       f["meter_value_interval"],
                                                       f["mqtt_state_link"]),
-    "plug_in": lambda f: "transaction %d started; randomised delay %d s; current flowing "
+    "plug_in": lambda f: "transaction %s started; randomised delay %d s; current flowing "
                          "%.1f s after plug-in" % (f["transaction_id"], f["delay_s"],
                                                    f["plug_to_current_s"]),
     "charging": lambda f: "duty %d permille, offered %s, measured %s" % (
@@ -45,13 +44,13 @@ LINES = {
     "dno_lifted": lambda f: "DNO limit cleared; limits now %s" % json.dumps(f["limits"]),
     "power_cut": lambda f: "restart delay drawn %d s (%s); current again %.1f s after the "
                            "power came back; override after %s; duty %d permille; %d "
-                           "StopTransaction %s" % (
+                           "transaction(s) ended %s" % (
                                f["delay_drawn_s"], f["reset_cause"],
                                f["power_back_to_current_s"],
                                "on" if f["override_after"] else "off", f["duty_permille"],
                                len(f["stop_transactions"]),
                                [s.get("reason") for s in f["stop_transactions"]]),
-    "unplug": lambda f: "transaction %d stopped (%s), %d Wh; %d transaction(s) in all" % (
+    "unplug": lambda f: "transaction %s stopped (%s), %d Wh; %d transaction(s) in all" % (
         f["transaction_id"], f["reason"], f["energy_wh"], f["transactions"]),
 }
 

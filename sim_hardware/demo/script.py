@@ -2,14 +2,15 @@
 step (key, title, what to watch, the function that does it). Each function acts on the
 charger (its control socket: what a person and the car do), the CSMS (OCPP) or the DNO's
 MQTT client, waits for what must follow (bounded waits: Runner.wait raises StepFailed
-naming what did not happen) and returns the facts it measured for the summary."""
+naming what did not happen) and returns the facts it measured for the summary. The same
+steps run on OCPP 1.6 and 2.0.1: the calls come from sim_hardware/csms_calls.py (`r.v`), what
+the CSMS recorded is read by sim_hardware/csms_view.py (transactions, notices)."""
 
 import time
-from datetime import UTC, datetime, timedelta
-
-from ocpp.v16 import call
 
 from protocols.iec61851 import duty_from_current
+from sim_hardware.csms_calls import for_csms
+from sim_hardware.csms_view import device, transactions_of
 from sim_hardware.demo.processes import PartFailed
 
 PLUG_PP_OHMS = 220  # a 32 A cable (IEC 61851-1 PP)
@@ -34,6 +35,14 @@ class Runner:
         self.parts, self.obs, self.em, self.ui, self.opts = parts, obs, em, ui, opts
         self.charger = parts.charger
         self.csms = parts.csms
+        self.v = for_csms(parts.csms)  # the CSMS-initiated calls of its OCPP version
+
+    def txs(self):
+        """The transactions the CSMS saw, oldest first (csms_view: id, reason, energy_wh...)."""
+        return transactions_of(self.csms)
+
+    def ended(self):
+        return [t for t in self.txs() if not t["active"]]
 
     def tick(self):
         self.obs.poll()
@@ -88,8 +97,8 @@ class Runner:
 
     def delay_seen(self, since_vs):
         """The randomised delay (whole s) seen since since_vs: what the gateway reported to
-        the CSMS (DataTransfer RandomisedDelay) if it did, else the largest remaining time
-        the charger's status showed."""
+        the CSMS (RandomisedDelay: 1.6 DataTransfer, 2.0.1 NotifyEvent) if it did, else the
+        largest remaining time the charger's status showed."""
         return max([s for vs, s in self.obs.delays if vs >= since_vs] or [0])
 
 
@@ -97,14 +106,10 @@ def _duty(amps):
     return duty_from_current(amps * 1000)
 
 
-def tx_default_profile(profile_id, amps):
-    """An OCPP 1.6 TxDefaultProfile of `amps` per phase from a minute ago, no end."""
-    start_at = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"charging_profile_id": profile_id, "stack_level": 0,
-            "charging_profile_purpose": "TxDefaultProfile", "charging_profile_kind": "Absolute",
-            "charging_schedule": {"charging_rate_unit": "A", "start_schedule": start_at,
-                                  "charging_schedule_period": [{"start_period": 0,
-                                                                "limit": amps}]}}
+def tx_default_profile(r, profile_id, amps):
+    """SetChargingProfile of a TxDefaultProfile of `amps` per phase on EVSE 1, in the CSMS's
+    OCPP version, from a minute ago, no end."""
+    return r.v.set_profile("TxDefaultProfile", 1, amps, profile_id)
 
 
 # --- the steps ---------------------------------------------------------------------------
@@ -112,22 +117,23 @@ def tx_default_profile(profile_id, amps):
 def start(r):
     r.wait(lambda: r.obs.calls("BootNotification"), "the gateway's BootNotification")
     r.wait(lambda: "Available" in r.csms.statuses(1), "StatusNotification Available")
-    res = r.ocpp(call.ChangeConfiguration(key="MeterValueSampleInterval", value="5"),
-                 "ChangeConfiguration")
+    sent = r.v.set_sample_interval(5)  # 1.6 MeterValueSampleInterval, 2.0.1 TxUpdatedInterval
+    res = r.v.accepted(r.ocpp(sent, type(sent).__name__))
     state = r.wait(lambda: r.em.state, "the gateway's state on MQTT")
-    return {"boot": r.obs.calls("BootNotification")[0], "meter_value_interval": res.status,
-            "mqtt_state_link": state.get("link")}
+    boot = r.obs.calls("BootNotification")[0]
+    return dict({"boot": boot, "meter_value_interval": res,
+                 "mqtt_state_link": state.get("link")}, **device(boot, r.v.version))
 
 
 def plug_in(r):
     t0 = r.obs.vs()
-    tx_before = len(r.obs.calls("StartTransaction"))
+    tx_before = len(r.txs())
     r.charger.control("plug", state="B", pp_ohms=PLUG_PP_OHMS)
     r.charger.control("draw", a=EV_A, phases=3)
-    r.wait(lambda: len(r.obs.calls("StartTransaction")) > tx_before, "StartTransaction")
+    r.wait(lambda: len(r.txs()) > tx_before, "the transaction's start at the CSMS")
     r.wait(r.charging, "the contactor closing and current flowing",
            r.virtual_timeout(r.opts.random_delay_max_s + 20))
-    return {"transaction_id": r.csms.transactions[-1][0],
+    return {"transaction_id": r.txs()[-1]["id"],
             "delay_s": r.delay_seen(t0), "plug_to_current_s": round(r.obs.vs() - t0, 1)}
 
 
@@ -143,9 +149,7 @@ def charging(r):
 
 def profile(r):
     t0 = r.obs.vs()
-    p = tx_default_profile(1, PROFILE_A)
-    res = r.ocpp(call.SetChargingProfile(connector_id=1, cs_charging_profiles=p),
-                 "SetChargingProfile")
+    res = r.ocpp(tx_default_profile(r, 1, PROFILE_A), "SetChargingProfile")
     if res.status != "Accepted":
         raise StepFailed("SetChargingProfile answered %s" % res.status)
     r.wait(lambda: r.st()["duty_permille"] == _duty(PROFILE_A),
@@ -186,7 +190,7 @@ def override(r):
            r.virtual_timeout(10))
     took = round(r.obs.vs() - t0, 1)
     csms = r.wait(lambda: [n for n in r.obs.notices("ManualOverride") if n.get("active")],
-                  "DataTransfer ManualOverride at the CSMS")
+                  "%s ManualOverride at the CSMS" % r.v.notice_action)
     mqtt = r.wait(lambda: (r.em.state or {}).get("override"), "override in the MQTT state")
     r.hold(CHARGE_HOLD_S)
     return {"override": True, "duty_permille": r.st()["duty_permille"],
@@ -203,7 +207,7 @@ def dno_lifted(r):
 
 def power_cut(r):
     boots = len(r.obs.boots)
-    stops = len(r.obs.calls("StopTransaction"))
+    stops = len(r.ended())
     r.charger.control("power_cut", s=POWER_CUT_S)
     r.wait(lambda: r.st().get("power") == 0, "the power going off")
     r.wait(lambda: len(r.obs.boots) > boots and r.st().get("power") == 1,
@@ -219,22 +223,21 @@ def power_cut(r):
     return {"reset_cause": cause, "delay_drawn_s": delay_s, "power_back_to_current_s": restart_s,
             "override_after": bool(r.st().get("override")),
             "duty_permille": r.st()["duty_permille"],
-            "stop_transactions": r.obs.calls("StopTransaction")[stops:]}
+            "stop_transactions": r.ended()[stops:]}
 
 
 def unplug(r):
-    stops = len(r.obs.calls("StopTransaction"))
+    stops = len(r.ended())
     avail = r.csms.statuses(1).count("Available")
     r.charger.control("unplug")
-    r.wait(lambda: len(r.obs.calls("StopTransaction")) > stops, "StopTransaction")
+    r.wait(lambda: len(r.ended()) > stops, "the transaction's end at the CSMS")
     r.wait(lambda: r.csms.statuses(1).count("Available") > avail,
            "StatusNotification Available")
     r.hold(4)  # the meter's last readings, for the plot
-    stop = r.obs.calls("StopTransaction")[-1]
-    starts = {tx: meter_start for tx, _c, meter_start, _t in r.csms.transactions}
-    energy = stop["meterStop"] - starts.get(stop["transactionId"], stop["meterStop"])
-    return {"transaction_id": stop["transactionId"], "reason": stop.get("reason", "Local"),
-            "energy_wh": energy, "transactions": len(r.csms.transactions)}
+    stop = r.ended()[-1]  # energy: 1.6 meterStop - meterStart, 2.0.1 Transaction.End - .Begin
+    return {"transaction_id": stop["id"], "reason": stop["reason"],
+            "energy_wh": stop["energy_wh"], "meter_start_wh": stop["meter_start_wh"],
+            "meter_stop_wh": stop["meter_stop_wh"], "transactions": len(r.txs())}
 
 
 # key, title, what to watch, function
@@ -260,7 +263,8 @@ STEPS = (
      dno_limit),
     ("override", "The owner presses the override button",
      "Charge now: the override lifts the smart limits (profile, DNO) but never the cable or "
-     "hardware rating; it is reported to the CSMS (DataTransfer ManualOverride) and on MQTT.",
+     "hardware rating; it is reported to the CSMS (ManualOverride: OCPP 1.6 DataTransfer, "
+     "2.0.1 NotifyEvent) and on MQTT.",
      override),
     ("dno_lifted", "The DNO lifts its limit",
      "The DNO clears its limit (current_ma null) before its 15 minutes are up.", dno_lifted),

@@ -1,7 +1,8 @@
 """The bundled CSMS's web page (sim_hardware/csms_web.py, issue 9) in headless Chromium:
 Debian's /usr/bin/chromium driven over the DevTools Protocol (tests/e2e/cdp.py), against
-the CSMS of sim_hardware/csms16.py, `python -m gateway` and `python -m sim_hardware` over
-real sockets on loopback. A missing or broken Chromium fails the test (never a skip)."""
+the CSMS of sim_hardware/csms16.py (its 2.0.1 twin csms201.py over HTTP), `python -m
+gateway` and `python -m sim_hardware` over real sockets on loopback. A missing or broken
+Chromium fails the test (never a skip)."""
 
 import json
 import urllib.error
@@ -10,6 +11,7 @@ import urllib.request
 import pytest
 from cdp import Chromium
 from ocpp.v16 import call
+from ocpp.v201 import call as call201
 from ocpp16_fixture import Sim
 
 from sim_hardware import csms_view
@@ -245,6 +247,125 @@ def test_csms_view_meter_values_in_wh_w_a_and_percent():
     assert (done["energy_wh"], done["reason"], done["active"]) == (1500, "Local", False)
     assert csms_view.latest_meter(mv) == [{"energy_wh": 12300.0, "connector_id": 1,
                                            "timestamp": "t2", "transaction_id": 4}]
+
+
+def _state(web):
+    with urllib.request.urlopen(web.url + "api/state", timeout=20) as r:
+        return json.load(r)
+
+
+def test_t7_profile_csms_page_on_ocpp201_sets_and_clears_tx_default_profile(
+        csms201, metered_sim, start_gateway, tmp_path):
+    """T7-PROFILE from the page's server on the bundled OCPP 2.0.1 CSMS (sim_hardware/csms201.py,
+    `python -m gateway --ocpp 2.0.1`): /api/state shows OCPP 2.0.1, the device from
+    BootNotification chargingStation, EVSE 1 Occupied (StatusNotification connectorStatus), the
+    free-vend transaction (a station-chosen string transactionId) and its meter values from
+    TransactionEvent Updated (16 A on L1); the purposes are 2.0.1's (ChargingStationMaxProfile
+    for the whole station: refused on EVSE 1, nothing sent); "Set profile" sends a 2.0.1
+    SetChargingProfile (evseId, chargingProfile with chargingSchedule a list) Accepted and the
+    duty becomes 166 permille; "Clear" sends ClearChargingProfile with chargingProfileCriteria
+    and the duty returns; after the unplug the transaction shows stoppedReason EVDisconnected
+    and energy = Transaction.End - Transaction.Begin. The actions over HTTP (the page's own
+    calls); headless Chromium checks the page shows 2.0.1, EVSE 1 Occupied, the transaction
+    and the 2.0.1 purposes."""
+    sim = metered_sim
+    web = CsmsWeb(csms201)
+    web.start()
+    try:
+        start_gateway(csms201, sim)
+        csms201.wait_status(1, "Available", 20)
+        r = csms201.request(call201.SetVariables(set_variable_data=[{
+            "attribute_value": "1", "component": {"name": "SampledDataCtrlr"},
+            "variable": {"name": "TxUpdatedInterval"}}]))
+        assert r.set_variable_result[0]["attribute_status"] == "Accepted"
+        sim.control("plug", state="B", pp_ohms=220)
+        sim.control("draw", a=16, phases=3)
+        csms201.wait_status(1, "Occupied", 20)
+        free_duty = sim.wait(lambda s: s["draw_ma"] > 0, 10, "current to flow")["duty_permille"]
+        s = csms201.wait_until(lambda: (lambda st: st if st["meter"] and st["meter"][0].get(
+            "current_a", {}).get("L1") == 16.0 else None)(_state(web)), 20,
+            "the meter's 16 A on L1 in a TransactionEvent Updated")
+        assert s["ocpp"] == "2.0.1"
+        assert s["purposes"] == ["TxDefaultProfile", "ChargingStationMaxProfile"]
+        assert s["station"]["device"]["vendor"] == "smartevse-ref"
+        assert [(c["id"], c["status"]) for c in s["connectors"]] == [(1, "Occupied")]
+        (tx,) = s["transactions"]
+        assert isinstance(tx["id"], str) and tx["active"] and tx["connector_id"] == 1
+        (meter,) = s["meter"]
+        assert meter["transaction_id"] == tx["id"] and meter["power_w"] > 10000  # 3 x 16 A
+        with Chromium(tmp_path) as page:  # the page follows the CSMS's version
+            page.goto(web.url)
+            page.wait("document.querySelector('#ocpp').textContent === '2.0.1'",
+                      PAGE_TIMEOUT_S, "OCPP 2.0.1 in the title")
+            page.wait("%s === 'Occupied'" % _row("connectors", 1, 1), PAGE_TIMEOUT_S,
+                      "EVSE 1 Occupied")
+            assert page.eval("[...document.querySelectorAll('#purpose option')]"
+                             ".map(o => o.value).join()") == \
+                "TxDefaultProfile,ChargingStationMaxProfile"
+            assert "smartevse-ref" in page.text("#boot")
+            page.wait("%s === '(charging session open)'" % _row("transactions", tx["id"], 6),
+                      PAGE_TIMEOUT_S, "the transaction")
+
+        code, answer = _post(web, "/api/profile", {"purpose": "ChargingStationMaxProfile",
+                                                   "connector": "1", "limit_a": "10"})
+        assert code == 400 and "whole station: connector 0" in answer["error"]
+        code, answer = _post(web, "/api/profile", {"purpose": "TxDefaultProfile",
+                                                   "connector": "1", "limit_a": "10"})
+        assert code == 200 and answer["result"]["status"] == "Accepted", answer
+        (sent,) = _sent(csms201, "SetChargingProfile")
+        assert sent["evseId"] == 1 and sent["chargingProfile"]["id"] == 9101
+        (schedule,) = sent["chargingProfile"]["chargingSchedule"]
+        assert schedule["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 10.0}]
+        sim.wait(lambda s: s["duty_permille"] == DUTY_10_A_PERMILLE, 15, "the 10 A duty")
+
+        code, answer = _post(web, "/api/clear", {"purpose": "TxDefaultProfile",
+                                                 "connector": "1"})
+        assert code == 200 and answer["result"]["status"] == "Accepted", answer
+        assert _sent(csms201, "ClearChargingProfile") == [{"chargingProfileCriteria": {
+            "evseId": 1, "chargingProfilePurpose": "TxDefaultProfile"}}]
+        sim.wait(lambda s: s["duty_permille"] == free_duty, 15, "the unconstrained duty")
+
+        sim.control("unplug")
+        ended = csms201.wait_for("TransactionEvent", 20, lambda p: p["eventType"] == "Ended")
+        (tx,) = _state(web)["transactions"]
+        assert tx["reason"] == "EVDisconnected" and not tx["active"]
+        assert tx["meter_stop_wh"] == ended["meterValue"][0]["sampledValue"][0]["value"]
+        assert tx["energy_wh"] == tx["meter_stop_wh"] - tx["meter_start_wh"]
+    finally:
+        web.stop()
+
+
+def test_csms_view_reads_ocpp201_transactions_and_notices():
+    """OCPP 2.0.1 payloads as the page and the demo read them: a transaction from its
+    TransactionEvents (E01-E15; evse and idToken from the events that carry them, energy =
+    Transaction.End - Transaction.Begin once Ended, the last register reading - Begin while it
+    runs, stoppedReason absent = Local, a copy sent again changes nothing); NotifyEvent techInfo
+    is the same notice data as a 1.6 DataTransfer (variable Problem = MeterFault)."""
+    def ev(kind, seq, values=(), **info):
+        mv = [{"timestamp": "t%d" % seq, "sampledValue": [dict(v, unitOfMeasure={"unit": "Wh"})
+                                                          for v in values]}]
+        return {"eventType": kind, "seqNo": seq, "timestamp": "t%d" % seq,
+                "triggerReason": "x", "transactionInfo": dict(transactionId="a-1", **info),
+                "meterValue": mv if values else None}
+    started = dict(ev("Started", 0, [{"value": 1000, "context": "Transaction.Begin"}]),
+                   evse={"id": 1, "connectorId": 1}, idToken={"idToken": "TAG", "type": "ISO14443"})
+    updated = ev("Updated", 1, [{"value": 1200, "context": "Sample.Periodic"}])
+    (running,) = csms_view.transactions201([started, updated, updated])
+    assert (running["connector_id"], running["id_tag"], running["energy_wh"]) == (1, "TAG", 200)
+    assert running["active"] and running["meter_start_wh"] == 1000
+    ended = ev("Ended", 2, [{"value": 1500, "context": "Transaction.End"}])
+    (done,) = csms_view.transactions201([started, updated, ended])
+    assert (done["reason"], done["energy_wh"], done["active"]) == ("Local", 500, False)
+
+    notify = {"eventData": [{"variable": {"name": "ManualOverride"}, "actualValue": "true",
+                             "techInfo": '{"active":true,"by":"button"}'},
+                            {"variable": {"name": "Problem"}, "techInfo": '{"active":true}'},
+                            {"variable": {"name": "Failsafe"}, "techInfo": "not json"}]}
+    assert csms_view.notices_in("NotifyEvent", notify) == [
+        ("ManualOverride", {"active": True, "by": "button"}), ("MeterFault", {"active": True})]
+    transfer = {"vendorId": "v", "messageId": "ManualOverride", "data": '{"active":false}'}
+    assert csms_view.notices_in("DataTransfer", transfer) == [("ManualOverride",
+                                                               {"active": False})]
 
 
 def test_missing_chromium_fails_the_test_saying_so(tmp_path):
