@@ -1,6 +1,8 @@
 # Board entry: MicroPython runs this file at boot. It picks the board support
-# for the chip, applies the meter port's serial format from the stored
-# settings, then runs the controller every 10 ms and feeds the watchdog.
+# for the chip, runs the update's boot code (fwboot.py: installs a staged
+# bundle, trial boot and rollback, docs/firmware_update.md), applies the meter
+# port's serial format from the stored settings, then runs the controller of
+# the active slot every 10 ms and feeds the watchdog.
 # While a Modbus poll is under way the wait between ticks is spent in 1 ms
 # steps that move the meter's transaction on (P7: the poll cycle follows the
 # line time, not the 10 ms tick).
@@ -17,6 +19,7 @@ from micropython import const
 from hal.base import IND_FAULT
 
 _TICK_MS = const(10)
+FW_ROOT = "/fw"  # the update slots /fw/a and /fw/b (fwboot.py, docs/firmware_update.md)
 _FAULT_HOLD_MS = const(1000)  # F for at least 300 ms after a fault (Annex A), then reset
 
 
@@ -57,15 +60,23 @@ def reset_board(board, hard):
     machine.soft_reset()
 
 
-def run(board):
-    from evse.controller import Controller
+def run(board, root=FW_ROOT):
+    import fwboot
 
-    apply_meter_format(board)
-    ctl = Controller(board)
+    ctl, info = fwboot.start_controller(board, root, apply_meter_format)
+    trial = info["trial"]
+    if not trial:  # the boot code is done: its heap back for the charger (P3)
+        del sys.modules["fwboot"]
+    fwboot = info = None
+    ticks = 0
     gc.collect()
     next_ms = time.ticks_ms()
     while True:
         ctl.tick()
+        if trial:  # a new bundle's first boots: confirmed once it runs healthy
+            ticks += 1
+            if _healthy(ctl, ticks):
+                trial = False
         if ctl.reset_now >= 0:  # CMD_RESET (OCPP Reset): contactor open, events flushed
             reset_board(board, ctl.reset_now)
         board.wdt_feed()
@@ -79,6 +90,15 @@ def run(board):
             time.sleep_ms(wait_ms)
         elif wait_ms < -_TICK_MS:
             next_ms = time.ticks_ms()  # overran by more than a tick: no burst to catch up
+
+
+def _healthy(ctl, ticks):
+    import fwboot
+
+    if fwboot.healthy(ctl, ticks):
+        fwboot.confirm_and_report(ctl, ctl.board)
+        return True
+    return False
 
 
 def main():

@@ -218,6 +218,19 @@ FW_FAILED = const(4)
 FWE_VERIFY = const(0)  # FW_END.action
 FWE_APPLY = const(1)
 FWE_ABORT = const(2)
+# EV_FW_UPDATE.c: the step of the update (docs/firmware_update.md)
+FWS_BEGIN = const(1)  # FW_BEGIN accepted: a new image is being received
+FWS_VERIFIED = const(2)  # all bytes in flash, SHA-256 matches
+FWS_FAILED = const(3)  # refused: ST_INVALID size / truncated, ST_FAILED hash / flash
+FWS_ABORTED = const(4)  # FW_END(ABORT): the staged image is dropped
+FWS_APPLY_ACCEPTED = const(5)  # FW_END(APPLY): swap at the next idle moment
+FWS_APPLY_WAIT = const(6)  # a session is on: the swap waits for the charger to be idle
+FWS_APPLYING = const(7)  # idle now: marked for the boot code, resetting
+FWS_INSTALLED = const(8)  # booted the new bundle: a trial until confirmed
+FWS_CONFIRMED = const(9)  # the new bundle ran healthy: kept
+FWS_ROLLED_BACK = const(10)  # the new bundle failed to come up: the previous one runs
+FWS_INSTALL_FAILED = const(11)  # the boot code could not unpack it: the old one runs
+FWS_RESUMABLE = const(12)  # a power cut mid-transfer: the parts in flash are kept, d = received
 
 LOG_EVENTS = const(0)
 LOG_SECURITY = const(1)  # UK-S11 security log
@@ -263,7 +276,7 @@ EVENTS = {
     # energy_backwards / energy_jump flag)
     EV_METER: ("meter", ("ok", "reason", "value", "value2")),
     EV_SETTINGS: ("settings", ("defaults_loaded", "", "", "")),
-    EV_FW_UPDATE: ("fw_update", ("state", "status", "", "")),
+    EV_FW_UPDATE: ("fw_update", ("state", "status", "step", "value")),  # step: FWS_*
     EV_SECURITY: ("security", ("code", "", "", "")),
     EV_AVAILABILITY: ("availability", ("available", "", "", "")),
     # on: 1 entered the response, 0 left it; cause: PQ_* bits | phase (1..3) << 8

@@ -83,6 +83,8 @@ class Controller:
         self.available = True
         self.reset_request = -1  # CMD_RESET arg waiting for the contactor to open
         self.reset_now = -1  # main.py resets the board (0 soft, 1 hard) when >= 0
+        self.fw = None  # the firmware update job (evse.fw_update), from the first FW_* message
+        self.fw_resume = None  # (sha256 so far, bytes) of a stage the boot code re-hashed
         self.session_id = 0  # the current or last session (ids continue across boots)
         self.plugged = False
         self.cable_left = False  # the EV left, its cable is still in the socket (PP)
@@ -455,6 +457,8 @@ class Controller:
             self._on_transition(prev, state, now)
         self._drive(state, applied, now)
         self._show(state, held_idle, now)
+        if self.fw is not None:  # an update waits for the charger to be idle to swap
+            self.fw.tick(now)
         if self.reset_request >= 0 and not self.contactor:
             self.reset_now = self.reset_request
             self.reset_request = -1

@@ -168,6 +168,8 @@ def on_command(up, f, tag, now_ms):
             up.send_hello(0, 0, now_ms)
         elif f["arg"] == lm.TELEMETRY:
             up.changed = True
+        elif f["arg"] == lm.FW_STATUS:  # untagged: the state of the update job
+            up.send_values(lm.FW_STATUS, 0, fw_job(up.ctl).answer(), now_ms)
         else:
             st = lm.ST_UNSUPPORTED
     else:
@@ -177,10 +179,32 @@ def on_command(up, f, tag, now_ms):
     up.last_cmd_value = up.ctl.session_id
     _result(up, lm.COMMAND, tag, st, up.ctl.session_id, now_ms)
 
-def on_fw(up, f, tag, now_ms):
-    # Firmware update over the link is issue 10: refused, and not announced in HELLO.
+def fw_job(ctl):
+    """The update job, created on the first FW_* message: fw_update is imported
+    only then, so a charger that is not being updated keeps its heap (P3)."""
+    if ctl.fw is None:
+        from evse.fw_update import FwUpdate
+
+        ctl.fw = FwUpdate(ctl)
+    return ctl.fw
+
+
+def on_fw(up, f, tag, now_ms, mtype=0):
+    st = fw_job(up.ctl).handle(mtype, f)
     if tag:
-        up.send_values(lm.FW_STATUS, tag, (lm.ST_UNSUPPORTED, lm.FW_IDLE, 0), now_ms)
+        up.send_values(lm.FW_STATUS, tag, st, now_ms)
+
+
+def on_fw_begin(up, f, tag, now_ms):
+    on_fw(up, f, tag, now_ms, lm.FW_BEGIN)
+
+
+def on_fw_chunk(up, f, tag, now_ms):
+    on_fw(up, f, tag, now_ms, lm.FW_CHUNK)
+
+
+def on_fw_end(up, f, tag, now_ms):
+    on_fw(up, f, tag, now_ms, lm.FW_END)
 
 def on_log_request(up, f, tag, now_ms):
     data = b""
@@ -202,8 +226,8 @@ HANDLERS = {
     lm.SETTING_GET: on_setting_get,
     lm.SETTING_SET: on_setting_set,
     lm.COMMAND: on_command,
-    lm.FW_BEGIN: on_fw,
-    lm.FW_CHUNK: on_fw,
-    lm.FW_END: on_fw,
+    lm.FW_BEGIN: on_fw_begin,
+    lm.FW_CHUNK: on_fw_chunk,
+    lm.FW_END: on_fw_end,
     lm.LOG_REQUEST: on_log_request,
 }

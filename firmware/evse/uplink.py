@@ -24,7 +24,7 @@ _EVENT_RETRY_MS = const(5000)  # no ack progress for 5 s: send again from the ol
 _HELLO_RETRY_MS = const(2000)  # until the gateway's HELLO is heard
 _SW_VERSION = "0.1.0"
 _CAPS = (lm.CAP_PP | lm.CAP_RCD | lm.CAP_CONTACTOR_FEEDBACK | lm.CAP_OVERRIDE_BUTTON
-         | lm.CAP_SCHEDULE | lm.CAP_LOGS)
+         | lm.CAP_SCHEDULE | lm.CAP_LOGS | lm.CAP_FW_UPDATE)
 _U16_MAX = const(65535)
 _U32_MAX = const(0xFFFFFFFF)
 _I32_MIN = const(-0x80000000)
@@ -84,6 +84,7 @@ class Uplink:
         self.last_cmd_value = 0
         self.rx_bad = 0  # messages that did not decode OK (NAKed)
         self.tx_short = 0  # board.link_write took fewer bytes than the frame
+        self.sw_version = _SW_VERSION  # the boot code sets the installed bundle's (fwboot)
 
     # --- out --------------------------------------------------------------------
 
@@ -111,7 +112,7 @@ class Uplink:
                              | (lm.CAP_METER if self.ctl.meter.map is not None else 0)),
             "max_current_ma": s["max_current_ma"], "link_timeout_ms": s["link_timeout_ms"],
             "unacked_seq": self._oldest_seq() if pending else self.ctl.events.next_seq,
-            "sw_version": _SW_VERSION}, now_ms)
+            "sw_version": self.sw_version}, now_ms)
 
     def _oldest_seq(self):
         return self.rec[ev.SEQ] if self.ctl.events.oldest_unacked(self.rec) else 0
@@ -139,6 +140,8 @@ class Uplink:
             f |= lm.F_FAULT
         if c.pq.state:  # T7-PQ: a response in force (or waiting out its delay)
             f |= lm.F_POWER_QUALITY
+        if c.fw is not None and c.fw.busy():  # receiving or applying an update
+            f |= lm.F_FW_UPDATE
         return f
 
     def _telemetry(self, flags, now_ms):
