@@ -256,7 +256,7 @@ async def run(args):
                       link_timeout_ms=cfg["link_timeout_ms"])
              for i, url in enumerate(args.evse)]
     station = Station(links, store, free_vend_id_tag=cfg["free_vend_id_tag"])
-    station.security_log = SecurityLog(state)  # UK-S11
+    station.security_log = SecurityLog(state)  # UK-S10
     queue_critical(station)
     station.security_event("StartupOfTheDevice", "gateway started, OCPP %s" % args.ocpp)
     station.firmware = FirmwareUpdater(station, state)  # signed firmware update, certificates

@@ -141,7 +141,7 @@ class CsmsConnection:
             await asyncio.sleep(delay)
 
     def _security_failure(self, text):
-        """A failure that is a security event (UK-S11) is logged once until a connection
+        """A failure that is a security event (UK-S10) is logged once until a connection
         succeeds again: a wrong password retried all night is one line, not thousands."""
         event_type = connection_failure(text)
         if event_type is not None and event_type != self._failure:

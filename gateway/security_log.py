@@ -1,4 +1,4 @@
-"""The station's persistent security log (UK-S11: SI 2021/1467 Schedule 1 para 11; OCPP 2.0.1
+"""The station's persistent security log (UK-S10: SI 2021/1467 Schedule 1 para 10; OCPP 2.0.1
 A04 / N01 and the OCPP 1.6 security whitepaper): every security event of the gateway and of
 its firmware controllers, one JSON line each in STATE_DIR/security_log.jsonl (mode 0600,
 fsynced, rotated to security_log.1.jsonl at MAX_BYTES so it stays bounded). A GetLog of type

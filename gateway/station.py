@@ -195,7 +195,7 @@ class Station:
         return state
 
     def security_event(self, event_type, tech_info=None):
-        """Record a security event (UK-S11) in the station's log, if it keeps one."""
+        """Record a security event (UK-S10) in the station's log, if it keeps one."""
         if self.security_log is not None:
             self.security_log.record(event_type, tech_info)
 

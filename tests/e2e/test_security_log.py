@@ -1,4 +1,4 @@
-"""The station's security log and its security events end to end (issue 10; UK-S11 security
+"""The station's security log and its security events end to end (issue 10; UK-S10 security
 log, UK-S8 tamper; OCPP 2.0.1 A04 SecurityEventNotification and N01 GetLog, and the 1.6
 security whitepaper's twins): `python -m gateway` against the test CSMSs, GetLog uploads to a
 loopback HTTP server started by the test."""
@@ -163,7 +163,7 @@ def test_security_whitepaper_1_6_events_and_get_log(sim, tmp_path, password_file
 
 
 def test_failed_authentication_logged_once_per_episode(sim, tmp_path, password_file):
-    """UK-S11: a CSMS refusing the password (HTTP 401) is a FailedToAuthenticateAtCsms event in
+    """UK-S10: a CSMS refusing the password (HTTP 401) is a FailedToAuthenticateAtCsms event in
     the security log, once for the whole run of refused retries, not once per retry."""
     csms = Csms16(passwords={"CS001": "another-password-of-the-csms"}).start()
     g = Gateway(csms.url, [sim.link_url], tmp_path / "state",
