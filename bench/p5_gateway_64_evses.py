@@ -1,26 +1,30 @@
 """P5: one gateway process serving 64 EVSEs with 1 s telemetry (DESIGN §7: < 10 % of one
 core, p99 schedule push < 100 ms).
 
-What runs, all real processes and sockets on loopback, in real time:
-- the test CSMS (sim_hardware/csms16.py, the mobilityhouse `ocpp` library on a thread here);
+What runs, all real processes and sockets on loopback, in real time, once per OCPP version
+(`--ocpp 1.6|2.0.1`, default both, printed side by side):
+- the test CSMS (sim_hardware/csms16.py or csms201.py, the mobilityhouse `ocpp` library on a
+  thread here);
 - ONE `python -m sim_hardware --count 64 --link socket://127.0.0.1:0` process: 64 emulated
   chargers (the firmware core unchanged on CPython, each its own sim board, EV and link
   listener), ticking every 10 ms of wall time, TELEMETRY every second
   (`telemetry_interval_s=1`);
-- `python -m gateway --ocpp 1.6 --evse socket://… ×64`: one station, connectors 1..64.
+- `python -m gateway --ocpp 1.6|2.0.1 --evse socket://… ×64`: one station, connectors (EVSEs)
+  1..64.
 
 Every EVSE runs a free-vend session (EV on a 32 A cable asking 16 A on 3 phases).
 
 CPU share: utime + stime of the gateway process (all its threads) from /proc/<pid>/stat over
 a steady window of WINDOW_S seconds of sessions and telemetry with no CSMS request, divided
 by the wall time of the window: the share of one core. The sim process's share is printed
-beside it (it is the 64 chargers, not the gateway). OCPP MeterValues go at the gateway's
-MeterValueSampleInterval (60 s by default, `--meter-values-s` changes it before the window).
+beside it (it is the 64 chargers, not the gateway). OCPP MeterValues (2.0.1: TransactionEvent
+Updated) go at the gateway's MeterValueSampleInterval (2.0.1: SampledDataCtrlr
+TxUpdatedInterval; 60 s by default, `--meter-values-s` changes it before the window).
 
-Push latency: PUSHES times the CSMS installs a TxDefaultProfile on connector 0 (so for all
-64 connectors), alternating 10 A and 16 A (same id, each replaces the last). For each push
-and each EVSE, the latency is from handing the call to the CSMS's library to the round of
-10 ms ticks in which that EVSE's pilot duty became the new one: the sim process stamps
+Push latency: PUSHES times the CSMS installs a TxDefaultProfile on connector 0 (2.0.1: evseId
+0; so for all 64 connectors), alternating 10 A and 16 A (same id, each replaces the last).
+For each push and each EVSE, the latency is from handing the call to the CSMS's library to
+the round of 10 ms ticks in which that EVSE's pilot duty became the new one: the sim process stamps
 every duty change with time.monotonic() (CLOCK_MONOTONIC, the same clock in every process of
 the host; `pilots` on its control socket), so the bench polls it lazily and the poll adds
 nothing. p50/p99 are over PUSHES x 64 samples; "all 64" is the time until the last EVSE of
@@ -31,7 +35,8 @@ frames), socket:// (unpaced: P2 measures a 115200 baud line) and the firmware's 
 waits up to 5 s after the last change by design (IEC 61851-1 Annex A).
 
 Run from the repository root: .venv/bin/python bench/p5_gateway_64_evses.py
-[--evses 64] [--window-s 30] [--pushes 10]. It finishes in under 2 minutes on 2 CPUs.
+[--evses 64] [--window-s 30] [--pushes 10] [--ocpp 1.6|2.0.1|both]. It finishes in under 2
+minutes a version on 2 CPUs.
 """
 
 import argparse
@@ -47,13 +52,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "e2e")]
 
-from latency import pct, summary, tx_default_profile  # noqa: E402
-from ocpp.v16 import call  # noqa: E402
+from latency import add_ocpp_argument, pct, side_by_side, summary, versions  # noqa: E402
 from ocpp16_fixture import read_lines  # noqa: E402
 
 from protocols import iec61851, link  # noqa: E402
 from protocols import link_messages as lm  # noqa: E402
-from sim_hardware.csms16 import Csms16  # noqa: E402
 
 CPU_TARGET = 0.10  # of one core
 PUSH_TARGET_MS = 100
@@ -106,24 +109,22 @@ class Control:
             time.sleep(0.05)
 
 
-def start_sessions(csms, ctl, n):
+def start_sessions(ocpp, csms, ctl, n):
     for evse in range(1, n + 1):
         ctl("plug", evse=evse, state="B", pp_ohms=220)
         ctl("draw", evse=evse, a=16, phases=3)
-    csms.wait_until(lambda: len(csms.calls("StartTransaction")) >= n, 60,
-                    "%d StartTransaction" % n)
+    csms.wait_until(lambda: ocpp.started(csms) >= n, 60, "%d started transactions" % n)
     duty = iec61851.duty_from_current(32000)
     ctl.wait_pilots(lambda p: p["duty_permille"] == duty, 30, "the 32 A duty")
 
 
-def push(csms, ctl, limit_a):
+def push(ocpp, csms, ctl, limit_a):
     """One TxDefaultProfile on connector 0 -> (ms until each EVSE's pilot had the new duty,
     ms until the CSMS had the station's answer)."""
     want = iec61851.duty_from_current(limit_a * 1000)
     answered = []
     t0 = time.monotonic()
-    fut = csms.send(call.SetChargingProfile(connector_id=0,
-                                            cs_charging_profiles=tx_default_profile(limit_a, 5)))
+    fut = csms.send(ocpp.set_profile(0, limit_a, 5))
     fut.add_done_callback(lambda _f: answered.append(time.monotonic()))
     pilots = ctl.wait_pilots(lambda p: p["duty_permille"] == want, 30, "%d A" % limit_a)
     r = fut.result(30)
@@ -170,7 +171,7 @@ def stop(proc):
             proc.wait(5)
 
 
-def run(args, csms, state_dir):
+def run(args, ocpp, csms, state_dir):
     """Every phase; -> a dict of what was measured."""
     out = {"t0": time.monotonic()}
     procs = []
@@ -189,7 +190,7 @@ def run(args, csms, state_dir):
         links = [found[label] for label in labels]
         ctl = Control(found["control: "])
         gw_args = [sys.executable, "-m", "gateway", "--csms", csms.url, "--station-id", "P5",
-                   "--ocpp", "1.6", "--state-dir", str(state_dir)]
+                   "--ocpp", ocpp.VERSION, "--state-dir", str(state_dir)]
         for url in links:
             gw_args += ["--evse", url]
         gw = subprocess.Popen(gw_args, cwd=ROOT, stdout=subprocess.PIPE,
@@ -197,15 +198,13 @@ def run(args, csms, state_dir):
                               env=dict(os.environ, PYTHONUNBUFFERED="1"))
         procs.append(gw)
         read_lines(gw, ("gateway: station",), 30)
-        csms.wait_until(lambda: {p["connectorId"] for p in csms.calls("StatusNotification")
-                                 if p["status"] == "Available"}
-                        >= set(range(1, args.evses + 1)), 60, "every connector Available")
+        csms.wait_until(lambda: ocpp.available(csms) >= set(range(1, args.evses + 1)), 60,
+                        "every connector Available")
         if args.meter_values_s is not None:
-            r = csms.request(call.ChangeConfiguration(key="MeterValueSampleInterval",
-                                                      value=str(args.meter_values_s)))
-            if r.status != "Accepted":
-                raise SystemExit("MeterValueSampleInterval: %s" % r.status)
-        start_sessions(csms, ctl, args.evses)
+            status = ocpp.set_meter_interval(csms, args.meter_values_s)
+            if status != "Accepted":
+                raise SystemExit("the meter values interval: %s" % status)
+        start_sessions(ocpp, csms, ctl, args.evses)
         out["ready_s"] = time.monotonic() - out["t0"]
 
         time.sleep(2)  # the sessions' first messages settle
@@ -218,11 +217,12 @@ def run(args, csms, state_dir):
         out["sim_share"] = (cpu1[1] - cpu0[1]) / wall
         out["window_calls"] = [a for d, _t, a, _p in csms.messages[n_msgs:] if d == "in" and a]
 
-        push(csms, ctl, 16)  # warm-up, not counted (the first install writes profiles.json)
+        push(ocpp, csms, ctl, 16)  # warm-up, not counted (the first install writes profiles.json)
         out.update(lat=[], first=[], last=[], answers=[])
+        n_msgs = len(csms.messages)
         cpu_p0 = (cpu_s(gw.pid), time.monotonic())
         for i in range(args.pushes):
-            ms, answer_ms = push(csms, ctl, CURRENTS_A[i % 2])
+            ms, answer_ms = push(ocpp, csms, ctl, CURRENTS_A[i % 2])
             out["lat"] += ms
             out["first"].append(min(ms))
             out["last"].append(max(ms))
@@ -230,6 +230,7 @@ def run(args, csms, state_dir):
             time.sleep(0.3 + (i % 5) * 0.037)  # not in step with the 10 ms tick
         cpu_p1 = (cpu_s(gw.pid), time.monotonic())
         out["push_share"] = (cpu_p1[0] - cpu_p0[0]) / (cpu_p1[1] - cpu_p0[1])
+        out["push_calls"] = [a for d, _t, a, _p in csms.messages[n_msgs:] if d == "in" and a]
 
         t_stop = time.monotonic()
         stop(gw)  # the chargers keep charging (link_timeout_ms 0: no failsafe)
@@ -242,13 +243,17 @@ def run(args, csms, state_dir):
     return out
 
 
-def report(args, r):
+def _counts(actions):
     kinds = {}
-    for action in r["window_calls"]:
+    for action in actions:
         kinds[action] = kinds.get(action, 0) + 1
+    return ", ".join("%s %d" % kv for kv in sorted(kinds.items())) or "none"
+
+
+def report(args, ocpp, r):
     p99 = pct(r["lat"], 99)
-    print("P5: one gateway, %d EVSEs (one sim process), TELEMETRY every 1 s, a free-vend "
-          "session on each" % args.evses)
+    print("P5, OCPP %s: one gateway, %d EVSEs (one sim process), TELEMETRY every 1 s, a "
+          "free-vend session on each" % (ocpp.VERSION, args.evses))
     print("setup: %.1f s to every connector charging; bench total %.1f s"
           % (r["ready_s"], r["total_s"]))
     print("CPU over a %.1f s steady window: gateway %.1f %% of one core (target < %d %%: "
@@ -256,8 +261,7 @@ def report(args, r):
           % (r["window_s"], 100 * r["gw_share"], 100 * CPU_TARGET, r["gw_share"] / CPU_TARGET,
              "met" if r["gw_share"] < CPU_TARGET else "NOT met", args.evses,
              100 * r["sim_share"]))
-    print("  OCPP calls from the station in the window: %s"
-          % (", ".join("%s %d" % kv for kv in sorted(kinds.items())) or "none"))
+    print("  OCPP calls from the station in the window: %s" % _counts(r["window_calls"]))
     print("push: TxDefaultProfile on connector 0 -> new duty on each pilot, %d pushes "
           "alternating %s A" % (args.pushes, "/".join(map(str, CURRENTS_A))))
     print(summary("per EVSE", r["lat"], 22))
@@ -269,6 +273,7 @@ def report(args, r):
              "met" if p99 < PUSH_TARGET_MS else "NOT met"))
     print("gateway CPU during the pushes: %.1f %% of one core; its clean stop (SIGTERM) "
           "took %.1f s" % (100 * r["push_share"], r["gw_stop_s"]))
+    print("  OCPP calls from the station during the pushes: %s" % _counts(r["push_calls"]))
     print(summary("floor, no gateway", r["floor"], 22) + "   LIMIT frames written by the "
           "bench straight to the %d links (the emulation's and the machine's share)"
           % args.evses)
@@ -278,6 +283,33 @@ def report(args, r):
           % (os.cpu_count(), " ".join("%.2f" % x for x in os.getloadavg())))
 
 
+def compare(args, results):
+    """The versions side by side, with the ratios to the DESIGN §7 targets."""
+    names = list(results)
+
+    def values(fn):
+        return {n: fn(r) for n, r in results.items()}
+
+    rows = [("gateway CPU, steady window", values(lambda r: 100 * r["gw_share"]),
+             100 * CPU_TARGET, "%"),
+            ("gateway CPU, pushing", values(lambda r: 100 * r["push_share"]), None, "%"),
+            ("%d chargers' CPU (sim)" % args.evses, values(lambda r: 100 * r["sim_share"]),
+             None, "%"),
+            ("push p50 per EVSE", values(lambda r: pct(r["lat"], 50)), PUSH_TARGET_MS, "ms"),
+            ("push p99 per EVSE", values(lambda r: pct(r["lat"], 99)), PUSH_TARGET_MS, "ms"),
+            ("push p99 all %d of a push" % args.evses, values(lambda r: pct(r["last"], 99)),
+             PUSH_TARGET_MS, "ms"),
+            ("CSMS had the answer p99", values(lambda r: pct(r["answers"], 99)),
+             PUSH_TARGET_MS, "ms"),
+            ("floor p99 (no gateway)", values(lambda r: pct(r["floor"], 99)), PUSH_TARGET_MS,
+             "ms")]
+    print(side_by_side("P5 side by side (limits: DESIGN §7, < %d %% of one core, push p99 < "
+                       "%d ms)" % (100 * CPU_TARGET, PUSH_TARGET_MS), rows, names))
+    for n, r in results.items():
+        print("  OCPP %s station calls: in the window %s; during the pushes %s"
+              % (n, _counts(r["window_calls"]), _counts(r["push_calls"])))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--evses", type=int, default=64)
@@ -285,16 +317,22 @@ def main():
     ap.add_argument("--pushes", type=int, default=10)
     ap.add_argument("--meter-values-s", type=int, default=None,
                     help="MeterValueSampleInterval set by the CSMS before the window")
+    add_ocpp_argument(ap)
     args = ap.parse_args()
     if not 1 <= args.evses <= 256 or args.window_s <= 0 or not 2 <= args.pushes <= 200:
         ap.error("--evses 1..256, --window-s > 0, --pushes 2..200")
-    csms = Csms16().start()
-    try:
-        with tempfile.TemporaryDirectory(prefix="p5_") as tmp:
-            r = run(args, csms, Path(tmp) / "state")
-    finally:
-        csms.stop()
-    report(args, r)
+    results = {}
+    for ocpp in versions(args.ocpp):
+        csms = ocpp.csms().start()
+        try:
+            with tempfile.TemporaryDirectory(prefix="p5_") as tmp:
+                results[ocpp.VERSION] = r = run(args, ocpp, csms, Path(tmp) / "state")
+        finally:
+            csms.stop()
+        report(args, ocpp, r)
+        print()
+    if len(results) > 1:
+        compare(args, results)
 
 
 if __name__ == "__main__":

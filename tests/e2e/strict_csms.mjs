@@ -1,10 +1,13 @@
-// A strict OCPP 1.6J CSMS for the end-to-end tests (issue 6, DESIGN §9): npm `ocpp-rpc` with
-// strictMode, which validates every message in both directions against the official OCPP 1.6
-// JSON schemas (station calls against <Action>.req, our results against <Action>.conf, our
-// calls against <Action>.req, the station's results against <Action>.conf).
+// A strict OCPP-J CSMS for the end-to-end tests (issues 6 and 7, DESIGN §9): npm `ocpp-rpc`
+// with strictMode, which validates every message in both directions against the official JSON
+// schemas it bundles for the protocol (OCPP 1.6: station calls against <Action>.req, our
+// results against <Action>.conf, and the reverse; OCPP 2.0.1: <Action>Request /
+// <Action>Response the same way).
 //
-//   node tests/e2e/strict_csms.mjs [--boot-interval 10] [--password PW]
-//        [--tls-cert PEM --tls-key PEM [--client-ca PEM]]
+//   node tests/e2e/strict_csms.mjs [--protocol ocpp1.6|ocpp2.0.1] [--boot-interval 10]
+//        [--password PW] [--tls-cert PEM --tls-key PEM [--client-ca PEM]]
+//
+// --protocol (default ocpp1.6) is the only WebSocket subprotocol accepted and the schema set.
 //
 // Security profiles (docs/ocpp.md "Security"): --password answers a handshake without that
 // HTTP Basic password (username = the station id) with HTTP 401 (profiles 1-2); --tls-cert /
@@ -13,8 +16,8 @@
 //
 // stdout: one JSON object per line:
 //   {"event":"listening","url":"ws://127.0.0.1:PORT/ocpp"}     first line; the station id is appended
-//   {"event":"rejected","identity":..,"protocols":[..]}        an upgrade without "ocpp1.6" (HTTP 400)
-//   {"event":"connected","identity":..,"protocol":"ocpp1.6"}
+//   {"event":"rejected","identity":..,"protocols":[..]}        an upgrade without PROTOCOL (HTTP 400)
+//   {"event":"connected","identity":..,"protocol":PROTOCOL}
 //   {"event":"message","dir":"in"|"out","message":[...]}      every OCPP frame, as sent
 //   {"event":"validation_error","dir":"in"|"out","kind":"call"|"result","method":..,"error":..,"details":[..]}
 //   {"event":"bad_message","message":..,"error":..}           a frame that is not OCPP-J at all
@@ -29,12 +32,12 @@ import readline from "node:readline";
 import rpc from "ocpp-rpc";
 
 const { RPCServer } = rpc;
-const PROTOCOL = "ocpp1.6";
 
 const arg = (name, dflt) => {
     const i = process.argv.indexOf(name);
     return i > 0 ? process.argv[i + 1] : dflt;
 };
+const PROTOCOL = arg("--protocol", "ocpp1.6");
 const bootIntervalS = parseInt(arg("--boot-interval", "10"), 10);
 const password = arg("--password", null);
 const tlsCert = arg("--tls-cert", null);
@@ -53,7 +56,7 @@ const server = new RPCServer({
 server.auth((accept, reject, handshake) => {
     if (!handshake.protocols.has(PROTOCOL)) {
         emit({ event: "rejected", identity: handshake.identity, protocols: [...handshake.protocols] });
-        reject(400, "an OCPP 1.6 subprotocol (ocpp1.6) is required");
+        reject(400, `the subprotocol ${PROTOCOL} is required`);
         return;
     }
     if (password !== null && (!handshake.password || handshake.password.toString() !== password)) {
@@ -67,7 +70,7 @@ server.auth((accept, reject, handshake) => {
 let station = null;
 let txId = 0;
 
-const answers = {
+const answers16 = {
     BootNotification: () => ({ status: "Accepted", currentTime: now(), interval: bootIntervalS }),
     Heartbeat: () => ({ currentTime: now() }),
     StatusNotification: () => ({}),
@@ -79,6 +82,28 @@ const answers = {
     DiagnosticsStatusNotification: () => ({}),
     FirmwareStatusNotification: () => ({}),
 };
+
+// OCPP 2.0.1 (Part 2 B01, E01-E03, F, K, P): the station chooses the transactionId; a
+// TransactionEvent that carries an idToken needs idTokenInfo in its answer.
+const answers201 = {
+    BootNotification: () => ({ currentTime: now(), interval: bootIntervalS, status: "Accepted" }),
+    Heartbeat: () => ({ currentTime: now() }),
+    Authorize: () => ({ idTokenInfo: { status: "Accepted" } }),
+    TransactionEvent: ({ params }) => (params.idToken ? { idTokenInfo: { status: "Accepted" } } : {}),
+    DataTransfer: () => ({ status: "Accepted" }),
+};
+for (const action of ["StatusNotification", "MeterValues", "NotifyReport", "NotifyEvent",
+    "NotifyChargingLimit", "ClearedChargingLimit", "ReportChargingProfiles",
+    "SecurityEventNotification", "FirmwareStatusNotification", "LogStatusNotification"]) {
+    answers201[action] = () => ({});
+}
+
+const ANSWERS = { "ocpp1.6": answers16, "ocpp2.0.1": answers201 };
+if (!(PROTOCOL in ANSWERS)) {
+    process.stderr.write(`--protocol: one of ${Object.keys(ANSWERS).join(", ")}\n`);
+    process.exit(2);
+}
+const answers = ANSWERS[PROTOCOL];
 
 server.on("client", (client) => {
     station = client;

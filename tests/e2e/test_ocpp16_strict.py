@@ -7,109 +7,15 @@ smart charging, a remote start and stop, a hard reset. The strict server must se
 validation errors and every expected message."""
 
 import json
-import shutil
-import subprocess
-import threading
 import time
 
 import pytest
 import websockets
-from ocpp16_fixture import REPO, Sim
+from ocpp16_fixture import Sim
+from strict_csms import StrictCsms
 from websockets.sync.client import connect
 
-SCRIPT = REPO / "tests" / "e2e" / "strict_csms.mjs"
 DUTY_10_A_PERMILLE = 166  # IEC 61851-1 Annex A: I = 0.6 x duty% -> 10 A = 16.6 %
-
-
-class StrictCsms:
-    """The node process; `events` are its stdout JSON lines, in order."""
-
-    def __init__(self, stderr_path, args=()):
-        node = shutil.which("node")
-        assert node, "node is missing: install Node.js 20+ (the strict CSMS runs on it)"
-        assert (REPO / "node_modules" / "ocpp-rpc" / "package.json").is_file(), \
-            "the npm package ocpp-rpc is missing: run `npm ci` at the repo root (make test does)"
-        self._stderr = open(stderr_path, "w")  # noqa: SIM115 (closed in stop)
-        self.stderr_path = stderr_path
-        self.proc = subprocess.Popen([node, str(SCRIPT), *args], cwd=REPO, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._stderr, text=True)
-        self.events = []
-        self._cond = threading.Condition()
-        self._ids = iter(range(1, 1 << 30))
-        threading.Thread(target=self._read, name="strict-csms", daemon=True).start()
-        self.url = self.wait_event(lambda e: e["event"] == "listening", 10, "listening")["url"]
-
-    def _read(self):
-        for line in self.proc.stdout:
-            event = json.loads(line)
-            with self._cond:
-                self.events.append(event)
-                self._cond.notify_all()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()  # EOF: the CSMS exits
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._stderr.close()
-
-    def wait_event(self, pred, timeout_s, what):
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while True:
-                hits = [e for e in self.events if pred(e)]
-                if hits:
-                    return hits[0]
-                left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None:
-                    raise AssertionError(
-                        "timed out after %.0f s waiting for %s; station sent: %s; stderr: %s"
-                        % (timeout_s, what, self.actions(),
-                           self.stderr_path.read_text()[-2000:]))
-                self._cond.wait(min(left, 0.2))
-
-    def of(self, kind):
-        with self._cond:
-            return [e for e in self.events if e["event"] == kind]
-
-    def messages(self, direction):
-        return [e["message"] for e in self.of("message") if e["dir"] == direction]
-
-    def calls(self, action):
-        """Payloads of the calls the station sent for action, in order."""
-        return [m[3] for m in self.messages("in") if m[0] == 2 and m[2] == action]
-
-    def actions(self):
-        return [m[2] for m in self.messages("in") if m[0] == 2]
-
-    def wait_for(self, action, timeout_s=10, where=None, count=1):
-        """The payload of the count-th call of action (matching where(payload))."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            hits = [p for p in self.calls(action) if where is None or where(p)]
-            if len(hits) >= count:
-                return hits[count - 1]
-            time.sleep(0.05)
-        raise AssertionError("timed out after %.0f s waiting for %s #%d; station sent: %s"
-                             % (timeout_s, action, count, self.actions()))
-
-    def wait_status(self, connector_id, status, timeout_s=10):
-        return self.wait_for("StatusNotification", timeout_s,
-                             lambda p: p["connectorId"] == connector_id
-                             and p["status"] == status)
-
-    def request(self, action, params, timeout_s=10):
-        """The CSMS calls action on the station (validated by ocpp-rpc both ways); its result."""
-        cid = next(self._ids)
-        self.proc.stdin.write(json.dumps({"id": cid, "action": action, "params": params}) + "\n")
-        self.proc.stdin.flush()
-        reply = self.wait_event(lambda e: e["event"] == "reply" and e["id"] == cid,
-                                timeout_s, "the reply to %s" % action)
-        assert "error" not in reply, (action, params, reply)
-        return reply["result"]
 
 
 @pytest.fixture
