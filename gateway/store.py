@@ -492,9 +492,11 @@ class Store:
             db.execute("UPDATE outbound SET payload = ? WHERE id = ? AND sent_unix_ms IS NULL",
                        (json.dumps(payload, sort_keys=True), msg_id))
 
-    def discard(self, msg_id, reason):
-        """Give a message up (e.g. TransactionMessageAttempts exhausted), with why."""
+    def discard(self, msg_id, reason, meta=None):
+        """Give a message up (e.g. TransactionMessageAttempts exhausted), with why; meta (as
+        in _set_meta) is set in the same transaction."""
         with self._tx() as db:
+            self._set_meta(db, meta)
             db.execute("UPDATE outbound SET discarded = ?, sending = 0 WHERE id = ? AND "
                        "sent_unix_ms IS NULL", (reason, msg_id))
 

@@ -18,6 +18,7 @@ from gateway.ocpp201.device_model_handlers import DeviceModelHandlers
 from gateway.ocpp201.firmware import FirmwareHandlers, firmware_status_call
 from gateway.ocpp201.logs import LogHandlers
 from gateway.ocpp201.pdus import CONNECTOR_ID, VENDOR_ID, status_call
+from gateway.ocpp201.sign_certificate import SignCertificateHandlers
 from gateway.ocpp201.smart import SmartChargingHandlers
 from gateway.ocpp201.transactions import TX_ACTIONS
 from gateway.ocpp201.transactions import transaction_id as tx_id_of
@@ -38,6 +39,7 @@ TRIGGERS = {
     "TransactionEvent": "_trigger_transaction_event",
     "FirmwareStatusNotification": "_trigger_firmware_status",
     "LogStatusNotification": "_trigger_log_status",
+    "SignChargingStationCertificate": "_trigger_sign_certificate",  # A02 (sign_certificate.py)
 }
 
 
@@ -47,7 +49,8 @@ def _reject(reason, text):
 
 
 class StationChargePoint(QueueHooks, DeviceModelHandlers, SmartChargingHandlers, LogHandlers,
-                         FirmwareHandlers, CertificateHandlers, ChargePoint):
+                         FirmwareHandlers, CertificateHandlers, SignCertificateHandlers,
+                         ChargePoint):
     def __init__(self, station_id, connection, station, client, response_timeout=10):
         super().__init__(station_id, connection, response_timeout=response_timeout)
         self.station = station

@@ -98,6 +98,7 @@ class Ocpp201Client(CsmsConnection):
         self.external = ExternalLimits(station, self.dm, self, clock)  # K11-K13
         self.rate_changes = RateChanges(station, self.dm, clock)  # ChargingRateChanged
         self.log_uploads = LogUploads(station, station.security_log, station_id, clock)  # N01
+        self.signing = None  # gateway.station_certificate.CertificateSigning, set by cli.py
         self.boot_reason = "PowerUp"  # B01; RemoteReset after a Reset (charge_point.py)
         self.boot_status = None  # the last BootNotification answer's status
         self._online = []  # [accepted unix s, ended unix s or None] of each connection
@@ -285,7 +286,9 @@ class Ocpp201Client(CsmsConnection):
                             "written before a restart, no answer: taken as delivered")
             self.station.transactions_changed()
             return "taken as delivered"
-        return "sent again with its transactionId and seqNo"
+        if m.action in TX_ACTIONS:
+            return "sent again with its transactionId and seqNo"
+        return "sent again"
 
     async def send_queued(self, cp, m):
         store = self.station.store

@@ -13,25 +13,18 @@ StartTransaction, or a message whose frame may have left in the instant before t
 is sent again. The test asserts exactly once for every message the gateway did not log
 so, and for those it did, at most twice with the second copy right after the first; it
 prints how often each case occurred. Half of the kills are aimed: a few ms after the CSMS
-received a transaction message, inside that window, so the recovery runs in every run.
+received a transaction message, inside that window, so the recovery runs in every run
+(the kill / restart / driver machinery: loss_harness.py, shared with test_ocpp201_loss.py).
 
 Seeded: the seed is printed; LOSS_SEED=N reruns one."""
 
-import os
-import random
-import re
-import threading
-import time
 from collections import Counter, defaultdict
 
+import loss_harness
 from ocpp.v16 import call
-from ocpp16_fixture import Gateway, Sim
 
 SESSIONS = 50
-TIME_SCALE = 2  # virtual seconds per real second: the sim's sessions run twice as fast
-METER = '{"model": "SDM630", "unit_id": 1, "baud": 9600, "parity": "N", "poll_ms": 200}'
 TX_ACTIONS = ("StartTransaction", "StopTransaction", "MeterValues")
-RECOVERY = re.compile(r"queue recovery: (\w+) (\d+) was in flight \(written (\d)\): (.*)")
 
 
 def _register(mv):
@@ -51,76 +44,14 @@ def _key(action, p):
     return (p["transactionId"], mv["timestamp"], repr(mv["sampledValue"]))
 
 
-class Killer:
-    """Kills the gateway at random points and starts it again (same --state-dir), on its
-    own thread, until stopped. Each life lasts uniform(0.5, 4) s, or (aimed, half of
-    them) ends 0-20 ms after the CSMS received a transaction message."""
-
-    def __init__(self, csms, sim, state_dir, rng, config):
-        self.csms, self.sim, self.state_dir, self.rng = csms, sim, state_dir, rng
-        self.config = config
-        self.gw = None
-        self.kills = []  # "aimed" / "timed", in order: kill i ended life i
-        self.logs = []  # the gateway's log of each life
-        self._received = threading.Event()
-        self._stop = threading.Event()
-        csms.on_call = self._on_call
-        self.thread = threading.Thread(target=self._run, name="killer", daemon=True)
-
-    def _on_call(self, action, payload):
-        if action in TX_ACTIONS:
-            self._received.set()
-
-    def start_gateway(self):
-        self.gw = Gateway(self.csms.url, [self.sim.link_url], self.state_dir,
-                          config=self.config)
-
-    def _end_life(self):
-        self.gw.stop()  # after a SIGKILL: only closes the log
-        self.logs.append(self.gw.log_text())
-
-    def _run(self):
-        while not self._stop.is_set():
-            if self.rng.random() < 0.5:
-                self._received.clear()
-                deadline = time.monotonic() + 5
-                while not self._received.wait(0.05):
-                    if self._stop.is_set() or time.monotonic() > deadline:
-                        break
-                time.sleep(self.rng.uniform(0.0, 0.02))
-                kind = "aimed" if self._received.is_set() else "timed"
-            else:
-                self._stop.wait(self.rng.uniform(0.5, 4.0))
-                kind = "timed"
-            if self._stop.is_set():
-                break
-            self.gw.proc.kill()
-            self.gw.proc.wait(5)
-            self.kills.append(kind)
-            self._end_life()
-            self.start_gateway()
-
-    def stop(self):
-        self._stop.set()
-        self.thread.join(30)
+def _configure(csms):
+    assert csms.request(call.ChangeConfiguration(key="MeterValueSampleInterval",
+                                                 value="1")).status == "Accepted"
 
 
-def _session(sim, rng):
-    """Plug in, charge 16 A on 3 phases for a moment, stop drawing, let the meter be read,
-    unplug. -> the meter's import register (Wh) before and after: its truth."""
-    before = sim.status()["meter"]["import_wh"]
-    sim.control("plug", state="B", pp_ohms=220)
-    sim.control("draw", a=16, phases=3)
-    sim.wait(lambda s: s["draw_ma"] > 0, 30, "current to flow")
-    time.sleep(rng.uniform(0.6, 1.6))
-    sim.control("draw", a=0)
-    st = sim.wait(lambda s: s["draw_ma"] == 0 and not s["contacts"], 30, "the EV to stop")
-    t0 = st["time_ms"]  # a meter poll after the current stopped: the firmware's last reading
-    sim.wait(lambda s: s["time_ms"] >= t0 + 3 * 200, 30, "a meter poll")
-    after = sim.status()["meter"]["import_wh"]
-    sim.control("unplug")
-    sim.wait(lambda s: s.get("wire_session") == "available", 30, "the session to end")
-    return before, after
+def _drained(csms):
+    """The last life delivered every session's StopTransaction."""
+    return len({_key("StopTransaction", p) for p in csms.calls("StopTransaction")}) >= SESSIONS
 
 
 def test_loss_gateway_sigkilled_through_50_sessions(csms, tmp_path):
@@ -130,55 +61,10 @@ def test_loss_gateway_sigkilled_through_50_sessions(csms, tmp_path):
     copies adjacent), in order per transaction (Start, MeterValues by time, Stop),
     meterStop - meterStart = the emulated meter's energy of the session, each MeterValues'
     register within its own transaction, nothing discarded or left in the queue."""
-    seed = int(os.environ.get("LOSS_SEED", random.SystemRandom().randrange(1, 10**6)))
-    print("loss test seed %d (LOSS_SEED=%d reruns it)" % (seed, seed))
-    rng = random.Random(seed)
-    t_start = time.monotonic()
-    sim = Sim(extra_args=("--meter", "SDM630", "--time-scale", str(TIME_SCALE),
-                          "--setting", "meter=" + METER))
-    killer = None
-    try:
-        sim.control("set_ev", response_ms=100)
-        config = {"reconnect_max_s": 1}
-        killer = Killer(csms, sim, tmp_path / "state", rng, config)
-        killer.start_gateway()
-        csms.wait_status(1, "Available", timeout_s=20)
-        assert csms.request(call.ChangeConfiguration(key="MeterValueSampleInterval",
-                                                     value="1")).status == "Accepted"
-        killer.thread.start()
-        truth = [_session(sim, rng) for _ in range(SESSIONS)]
-        killer.stop()
-        gw = killer.gw
-        # the last life drains the queue
-        csms.wait_until(lambda: len({_key("StopTransaction", p) for p in
-                                     csms.calls("StopTransaction")}) >= SESSIONS, 60,
-                        "%d StopTransactions" % SESSIONS)
-        time.sleep(1.5)  # a MeterValues or a copy still on its way
-        gw.stop()
-        killer.logs.append(gw.log_text())
-    finally:
-        if killer is not None:
-            killer.stop()
-            if killer.gw is not None:
-                killer.gw.stop()
-        sim.stop()
-    elapsed = time.monotonic() - t_start
-
-    # life i + 1 starts with the recovery of what kill i left in flight
-    recovered = []
-    in_flight = Counter()
-    for kind, log in zip(killer.kills, killer.logs[1:], strict=False):
-        for m in RECOVERY.finditer(log):
-            recovered.append(m.groups())
-            action, _, written, what = m.groups()
-            in_flight[(kind, action, "written" if written == "1" else "not written",
-                       what.split(":")[0])] += 1
-    _check(csms, truth, recovered, tmp_path / "state" / "state.db")
-    print("loss test: %d sessions in %.0f s, %d kills (%s)" % (
-        SESSIONS, elapsed, len(killer.kills), dict(Counter(killer.kills))))
-    for (kind, action, written, what), n in sorted(in_flight.items()):
-        print("  after a %s kill: %s in flight, %s: %s (%d)" % (kind, action, written, what,
-                                                               n))
+    run = loss_harness.run(csms, tmp_path / "state", SESSIONS, TX_ACTIONS, _configure,
+                           _drained)
+    run.report(SESSIONS)
+    _check(csms, run.truth, run.recovered, tmp_path / "state" / "state.db")
 
 
 def _check(csms, truth, recovered, db_path):

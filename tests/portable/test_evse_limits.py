@@ -267,8 +267,9 @@ def test_t7_profile_schedule_followed_across_period_boundaries():
     lim = Limits()
     periods = [(0, 16000), (3600, 0), (7200, 32000), (86000, 6000)]
     lim.set_schedule(1, T0_WALL, periods, 86400)
-    expect = ((-6, 32000), (-5, 16000), (-1, 16000), (0, 16000), (3599, 16000), (3600, 0), (7199, 0), (7200, 32000),
-              (85999, 32000), (86000, 6000), (86399, 6000), (86400, 32000), (10 ** 6, 32000))
+    expect = ((-6, 32000), (-5, 16000), (-1, 16000), (0, 16000), (3599, 16000), (3600, 0),
+              (7199, 0), (7200, 32000), (85999, 32000), (86000, 6000), (86399, 6000),
+              (86400, 32000), (10 ** 6, 32000))
     for since_t0_s, ma in expect:
         assert lim.offered_ma(0, T0_WALL + since_t0_s) == ma, (since_t0_s, ma)
     # every second of the day in order, then backwards (time re-sync)

@@ -5,6 +5,7 @@
 # (every request reported upstream with source, reason, asked and applied).
 from evse_rig import TICK_MS, Rig, charging_rig
 
+from evse import limits
 from evse.windows import days_from_civil
 from protocols import iec61851
 from protocols import link_messages as lm
@@ -227,7 +228,9 @@ def test_t7_multi_a_higher_limit_does_not_lift_a_lower_one():
 
 def test_t7_profile_schedule_followed_across_periods_with_the_gateway_silent():
     """T7-PROFILE: a SCHEDULE with absolute start times, received after
-    TIME_SYNC, is followed period by period while the gateway says nothing."""
+    TIME_SYNC, is followed period by period while the gateway says nothing (its
+    first period from SCHEDULE_SKEW_S before its start: the gateway's clock may
+    run ahead of the firmware's)."""
     rig = charging_rig(STANDALONE, auto_ack=True)
     rig.time_sync(T0, tag=1)
     rig.tick()
@@ -240,7 +243,8 @@ def test_t7_profile_schedule_followed_across_periods_with_the_gateway_silent():
     assert res["status"] == lm.ST_OK and res["value"] == 3
     assert rig.board.duty_permille == _duty(32000)  # not started yet
     # the gateway is silent from here on
-    for at_s, duty in ((60, _duty(16000)), (180, _duty(10000)), (300, _duty(32000))):
+    first_s = 60 - limits.SCHEDULE_SKEW_S
+    for at_s, duty in ((first_s, _duty(16000)), (180, _duty(10000)), (300, _duty(32000))):
         rig.skip(synced_ms + at_s * 1000 - 1000 - rig.now_ms)  # a second before the edge
         assert rig.board.duty_permille != duty
         assert rig.run_until(lambda r, d=duty: r.board.duty_permille == d, 2000) > 0
@@ -312,10 +316,11 @@ def test_t7_profile_uk11_rate_change_by_schedule_waits_a_random_delay():
     synced_ms = rig.now_ms
     rig.schedule(lm.SRC_CSMS, 1, T0 + 30, [(0, 10000)])
     rig.tick()
-    rig.skip(synced_ms + 29000 - rig.now_ms)
+    edge_ms = (30 - limits.SCHEDULE_SKEW_S) * 1000  # in force SCHEDULE_SKEW_S early
+    rig.skip(synced_ms + edge_ms - 1000 - rig.now_ms)
     assert rig.board.duty_permille == _duty(32000)
     assert rig.run_until(lambda r: r.status()["delay_remaining_s"] > 0, 2000) > 0
-    assert rig.now_ms - synced_ms == 30000
+    assert rig.now_ms - synced_ms == edge_ms
     assert rig.board.duty_permille == _duty(32000)
 
     def rate_change_delays(r):
@@ -327,7 +332,7 @@ def test_t7_profile_uk11_rate_change_by_schedule_waits_a_random_delay():
     assert rig.board.duty_permille == _duty(32000)  # the old rate holds
     assert rig.status()["contactor"] == 1
     assert rig.run_until(lambda r: r.board.duty_permille == _duty(10000), 44000) > 0
-    assert rig.now_ms - synced_ms == 72000
+    assert rig.now_ms - synced_ms == edge_ms + 42000
 
 
 # --- T7-LOG ------------------------------------------------------------------
