@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 PY_OK  := $(VENV)/.installed
 JS_OK  := node_modules/.installed
 
-.PHONY: setup test lint demo bench flash conformance clean
+.PHONY: setup test lint demo bench flash fw-bundle conformance clean
 
 setup: $(PY_OK) $(JS_OK)
 
@@ -44,6 +44,13 @@ demo: setup
 flash: $(PY_OK)
 	@test -n "$(BOARD)" || { echo "usage: make flash BOARD=esp32|rp2040 PORT=/dev/ttyUSB0"; exit 2; }
 	$(BIN)/python tools/flash.py --board $(BOARD) --port "$(PORT)"
+
+# make fw-bundle VERSION=0.2.0 [MPY=1] [BOARD=esp32|rp2040]: a firmware update bundle of
+# evse/ and protocols/ in build/fw/VERSION.bin, its size and SHA-256 printed
+# (tools/fw_bundle.py, docs/firmware_update.md)
+fw-bundle: $(PY_OK)
+	@test -n "$(VERSION)" || { echo "usage: make fw-bundle VERSION=0.2.0 [MPY=1] [BOARD=esp32|rp2040]"; exit 2; }
+	$(BIN)/python tools/fw_bundle.py --version "$(VERSION)" $(if $(MPY),--mpy) $(if $(BOARD),--board $(BOARD))
 
 # make conformance TARGET=sim | TARGET=hil PORT=/dev/ttyACM0 LINK_PORT=/dev/ttyUSB0:
 # every requirement ID of DESIGN §6, report in conformance-report/ (docs/conformance.md)

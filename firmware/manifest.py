@@ -16,3 +16,6 @@ include("$(PORT_DIR)/boards/manifest.py")
 package("evse")
 package("hal")
 package("protocols", base_path="..")
+# the update's boot code (docs/firmware_update.md): frozen like the packages, never
+# replaced by an update (a bundle holds evse/, hal/, protocols/ only)
+module("fwboot.py")

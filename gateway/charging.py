@@ -21,6 +21,7 @@ already follows it (so the first offer is the profile's), it names the transacti
 CSMS numbered it, and it goes with the transaction, or when the remote start lapses."""
 
 import asyncio
+import dataclasses
 import logging
 import time
 
@@ -85,6 +86,11 @@ class SmartCharging:
         self.external_profiles = tuple
 
     # --- what the OCPP adapters ask --------------------------------------------------------
+
+    def set_rate_units(self, units):
+        """The units new profiles and GetCompositeSchedule may use (2.0.1 RateUnit)."""
+        self.config = dataclasses.replace(self.config, rate_units=tuple(units))
+        self.profiles.config = self.config
 
     def now_s(self):
         return int(self.clock())

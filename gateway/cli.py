@@ -26,6 +26,7 @@ from gateway.security import PROFILES, Security
 from gateway.security_log import SecurityLog, queue_critical
 from gateway.smart.rules import V201
 from gateway.station import Station
+from gateway.station_certificate import CertificateSigning
 from gateway.store import Store
 
 OCPP_VERSIONS = ("1.6", "2.0.1")
@@ -240,11 +241,15 @@ def make_client(args, station, state):
                                state_dir=state, **common)
         # the station numbers its transactions: a TxProfile may name one from its start
         station.smart.transaction_name = lambda key: transaction_id(client.tx_prefix, key)
-        return client
-    from gateway.ocpp16 import Ocpp16Client
+    else:
+        from gateway.ocpp16 import Ocpp16Client
 
-    station.smart = SmartCharging(station, state / PROFILE_FILE)
-    return Ocpp16Client(args.csms, args.station_id, station, **common)
+        station.smart = SmartCharging(station, state / PROFILE_FILE)
+        client = Ocpp16Client(args.csms, args.station_id, station, **common)
+    # A02 / whitepaper: the station's CSMS-signed certificate (gateway/station_certificate.py)
+    client.signing = CertificateSigning(state, args.station_id, station, args.security,
+                                        organization=cfg["vendor"])
+    return client
 
 
 async def run(args):

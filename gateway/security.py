@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gateway.station_certificate import StationCertificate
+
 PASSWORD_FILE = "csms_password"
 PROFILE_FILE = "security_profile"
 # 16-40 characters (whitepaper AuthorizationKey); the characters of OCPP's identifierString
@@ -61,6 +63,7 @@ class Security:
     ssl_context: ssl.SSLContext | None = None
     generated_password_file: Path | None = None  # set when this start generated it
     password_file: Path | None = None  # where the password is kept
+    csms_ca: str | None = None  # --csms-ca (profiles 2-3)
 
     @classmethod
     def from_args(cls, args, state_dir):
@@ -88,8 +91,18 @@ class Security:
         if basic_auth:
             sec._load_password(state, args.password_file)
         if scheme == "wss":
-            sec.ssl_context = _client_context(args.csms_ca, args.client_cert, args.client_key)
+            sec.csms_ca = args.csms_ca
+            cert, key = args.client_cert, args.client_key
+            signed = StationCertificate(state, args.station_id).files()
+            if client_cert and signed is not None:  # A02: the CSMS-signed one replaces it
+                cert, key = (str(p) for p in signed)
+            sec.ssl_context = _client_context(args.csms_ca, cert, key)
         return sec
+
+    def use_client_certificate(self, cert_file, key_file):
+        """Profile 3: the next connections present this (CSMS-signed) certificate."""
+        if PROFILES[self.profile][2]:
+            self.ssl_context = _client_context(self.csms_ca, str(cert_file), str(key_file))
 
     def _load_password(self, state, password_file):
         path = Path(password_file) if password_file else state / PASSWORD_FILE

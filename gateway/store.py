@@ -161,11 +161,21 @@ _RECORD_COLS = ("id, evse_id, epoch, seq, mtype, code, unix_s, fields, received_
                 "processed")
 
 
+def _owner_only(path):
+    """The database holds the owner's charging history and idTokens (personal data, SI
+    2021/1467 Schedule 1 para 1): readable by the gateway's user only. SQLite gives its -wal
+    and -shm files the database file's mode."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+
+
 class Store:
     """One SQLite file; see the module docstring. `Store(":memory:")` for throwaway use."""
 
     def __init__(self, path):
         self.path = str(path)
+        if self.path != ":memory:":
+            _owner_only(self.path)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=10.0)

@@ -138,7 +138,8 @@ def _engines(args):
             engine = VmEngine(args.node) if args.vm == "micropython" else LocalEngine()
             engines.append(engine)
             rep = engine.request({"cmd": "init", "settings": args.settings,
-                                  "seed": args.seed + k, "ev": args.ev, "meter": args.meter})
+                                  "seed": args.seed + k, "ev": args.ev, "meter": args.meter,
+                                  "fw_root": engine.fw_root})
             if rep.get("ok") and args.scenario_text is not None:
                 rep = engine.request({"cmd": "scenario", "text": args.scenario_text})
             if not rep.get("ok"):

@@ -119,10 +119,11 @@ class Mosquitto:
             return ""
 
 
-def make_ca(directory, client=False):
+def make_ca(directory, client=False, keep_ca_key=False):
     """A CA and a server certificate for 127.0.0.1 (cryptography, a gateway dependency):
     directory/ca.pem, server.pem, server.key; with client, also a client certificate
-    (CN "client") from the same CA: client.pem, client.key."""
+    (CN "client") from the same CA: client.pem, client.key; keep_ca_key: ca.key too (a test
+    CSMS that signs station certificates)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -145,7 +146,7 @@ def make_ca(directory, client=False):
             b = b.add_extension(san, critical=False)
         cert = b.sign(ca_key, hashes.SHA256())
         (directory / (stem + ".pem")).write_bytes(cert.public_bytes(pem))
-        if not ca:
+        if not ca or keep_ca_key:
             (directory / (stem + ".key")).write_bytes(key.private_bytes(
                 pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
 

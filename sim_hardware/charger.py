@@ -3,7 +3,13 @@
 # runs the controller (while powered), then the EV; a trace line is recorded
 # whenever a traced value changes. Used by the scenario runner, the engine
 # behind `python -m sim_hardware` and the fleet's calibration.
+# With fw_root (the engine of `python -m sim_hardware`) it boots as main.py
+# boots a board: firmware/fwboot.py first (a staged update installed into the
+# slot fw_root/a or /b, trial boots, rollback), then the controller of the
+# active slot, so an applied update really swaps the code this charger runs
+# (docs/firmware_update.md). Without it the controller is imported directly.
 import json
+import sys
 
 from evse import limits as lim_mod
 from evse import session as session_mod
@@ -29,9 +35,13 @@ ENTITIES = {"csms": lm.SRC_CSMS, "hems": lm.SRC_HEMS, "dno": lm.SRC_DNO,
 
 
 class Charger:
-    def __init__(self, settings=None, seed=1, ev="basic", trace=True, meter=None):
+    def __init__(self, settings=None, seed=1, ev="basic", trace=True, meter=None, fw_root=None):
         b = SimBoard(seed=seed, logs=False)
         self.board = b
+        self.fw_root = fw_root  # the update slots' directory; None: no boot code
+        self.fw = None  # what fwboot.boot said at the last boot
+        self._trial_ticks = -1  # ticks of a trial slot so far, -1 none running
+        self._tx_sent = b""  # link bytes written just before a reset, for link_take
         self.meter = None
         if meter:
             # an emulated MID meter on the board's RS-485 port (issue 4's
@@ -69,10 +79,41 @@ class Charger:
 
     def _boot(self):
         self._meter_format()
-        self.ctl = Controller(self.board)
+        if self.fw_root is None:
+            self.ctl = Controller(self.board)
+        else:
+            self.ctl = self._fw_boot()
         self.note("boot reset_cause=%s delay_s=%d" % (
             _CAUSES[self.board.reset_cause()], self.ctl.delay.delay_s))
+        fw = self.fw
+        if fw is not None and (fw["slot"] or fw["outcome"] or fw["resume"] is not None):
+            self.note("fwboot slot=%s version=%s outcome=%s" % (
+                fw["slot"] or "-", fw["version"] or "-", fw["outcome"] or "-"))
         self.record()
+
+    def _fw_boot(self):
+        """main.py's boot: fwboot.start_controller; a trial slot failing to import or
+        start is rolled back by it and the board resets into the previous one."""
+        import fwboot
+
+        for _ in range(fwboot.MAX_TRIAL_BOOTS):
+            try:
+                ctl, self.fw = fwboot.start_controller(self.board, self.fw_root)
+            except Exception as e:  # main.py: safe state, print, machine.reset()
+                if not self._rolled_back(fwboot):  # the flashed tree itself: a bug
+                    raise
+                self.note("fwboot: the new firmware failed to start (%s: %s), reset" % (
+                    type(e).__name__, e))
+                self.board.reboot()
+                continue
+            self._trial_ticks = 0 if self.fw["trial"] else -1
+            return ctl
+        raise RuntimeError("fwboot: no firmware starts")
+
+    def _rolled_back(self, fwboot):
+        """fwboot.rollback() ran just now (it leaves its outcome pending for the next boot)."""
+        last = fwboot._read_json(self.board, fwboot.BOOT)
+        return last is not None and bool(last.get("pending"))
 
     def _meter_format(self):
         # as firmware/main.py does at boot: the RS-485 port's format from settings
@@ -119,6 +160,12 @@ class Charger:
     def link_send(self, mtype, fields, tag=0):
         self.board.link_inject(link.encode_frame(mtype, fields, tag))
 
+    def link_take(self):
+        """Everything the firmware wrote to its link since the last take, resets included."""
+        out = self._tx_sent + self.board.link_take()
+        self._tx_sent = b""
+        return out
+
     def hello(self, link_timeout_ms=0):
         self.link_send(lm.HELLO, {"major": lm.PROTOCOL_MAJOR, "minor": lm.PROTOCOL_MINOR,
                                   "role": lm.ROLE_GATEWAY, "flags": 0, "phases": 0,
@@ -149,11 +196,27 @@ class Charger:
         ctl = self.ctl
         if ctl is not None:
             ctl.tick()
+            if self._trial_ticks >= 0:  # main.py: a trial slot confirmed once healthy
+                self._confirm_trial(ctl)
             if ctl.reset_now >= 0:  # CMD_RESET: main.py would machine.reset() now
+                # what the firmware wrote before the reset has left (this UART has no baud
+                # rate): the answer to FW_END(APPLY) or CMD_RESET reaches the gateway
+                self._tx_sent += b.link_take()
                 b.reboot()
                 self._boot()
         self.ev.step(now)
         self.record()
+
+    def _confirm_trial(self, ctl):
+        import fwboot
+
+        self._trial_ticks += 1
+        if fwboot.healthy(ctl, self._trial_ticks):
+            fwboot.confirm_and_report(ctl, self.board)
+            self._trial_ticks = -1
+            self.fw["trial"] = False
+            self.note("fwboot slot=%s version=%s confirmed" % (self.fw["slot"],
+                                                                self.fw["version"]))
 
     # --- what is seen -----------------------------------------------------------------
 
@@ -259,4 +322,14 @@ class Charger:
             out["meter"] = {"model": self.meter.model, "requests": self.meter.requests,
                             "import_wh": imp, "export_wh": exp}
         out["resets"] = b.resets
+        if self.fw is not None:
+            out["firmware"] = self.firmware()
         return out
+
+    def firmware(self):
+        """The boot code's view (with fw_root): the slot and version running, whether it
+        is still a trial, the last boot's outcome and the file the controller came from."""
+        fw = self.fw
+        mod = sys.modules.get("evse.controller")
+        return {"slot": fw["slot"], "version": fw["version"], "trial": bool(fw["trial"]),
+                "outcome": fw["outcome"], "code": getattr(mod, "__file__", "") or ""}

@@ -96,6 +96,10 @@ class _Station(RecordingStation, ChargePoint):
     def on_log_status(self, status, **kw):
         return call_result.LogStatusNotification()
 
+    @on("SignCertificate")
+    def on_sign_certificate(self, csr, **kw):
+        return call_result.SignCertificate(status="Accepted")
+
     @on("SignedFirmwareStatusNotification")
     def on_signed_firmware_status(self, status, request_id, **kw):
         return call_result.SignedFirmwareStatusNotification()

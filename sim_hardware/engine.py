@@ -7,8 +7,10 @@
 # Requests are the control interface's commands (commands.run: plug, unplug,
 # draw, discharge, ev, set_ev, press_button, power_cut, mains, rcd, limit,
 # hello, settings, status) plus:
-#   init     {settings, seed, ev, meter}  a new charger (the process sends it first);
-#                                         meter: a protocols.meters model on its RS-485
+#   init     {settings, seed, ev, meter,  a new charger (the process sends it first);
+#             fw_root}                    meter: a protocols.meters model on its RS-485;
+#                                         fw_root: the directory of its update slots
+#                                         (booted through firmware/fwboot.py), or none
 #   tick     {n, link_in: hex}            n ticks of 10 ms; the link bytes arrive
 #                                         before the first; reply link_out (hex),
 #                                         time_ms, duty_permille (the pilot now), new
@@ -49,7 +51,7 @@ class Engine:
                 if self.scenario_result == "running":
                     continue
             ch.tick()
-        out = ch.board.link_take()
+        out = ch.link_take()
         lines = ch.trace_since(self._sent)
         self._sent = ch.trace_total
         return {"ok": True, "time_ms": ch.board.now_ms, "duty_permille": ch.board.duty_permille,
@@ -62,9 +64,12 @@ class Engine:
         name = req.get("cmd")
         try:
             if name == "init":
+                fw_root = req.get("fw_root")
+                if fw_root is not None and (type(fw_root) is not str or not fw_root):
+                    raise ValueError("fw_root must be a directory path")
                 self.charger = Charger(req.get("settings"), commands.integer(
                     req.get("seed", 1), "seed"), str(req.get("ev") or "basic"),
-                    meter=req.get("meter"))
+                    meter=req.get("meter"), fw_root=fw_root)
                 self.scenario = None
                 self.scenario_result = ""
                 self._sent = 0

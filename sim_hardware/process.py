@@ -11,12 +11,15 @@ ticks, `--time-scale N` for N times faster). docs/sim_hardware.md documents the
 command line and the control protocol.
 """
 
+import itertools
 import json
 import os
 import selectors
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import tty
 from pathlib import Path
@@ -38,23 +41,32 @@ VM_HOST = Path(__file__).resolve().parent / "vm_host.mjs"
 INTERNAL = ("init", "tick")  # engine requests the control interface does not pass on
 
 
+_ENGINE_IDS = itertools.count(1)
+
+
 class LocalEngine:
     name = "CPython %d.%d" % sys.version_info[:2]
 
     def __init__(self):
         self.engine = Engine()
         self.lock = threading.Lock()  # the meter's pty thread asks too
+        # the charger's update slots (firmware/fwboot.py): made by the first install only,
+        # so a sim that is never updated writes nothing; removed by close()
+        self.fw_root = os.path.join(tempfile.gettempdir(), "sim_hardware_fw_%d_%d" % (
+            os.getpid(), next(_ENGINE_IDS)))
 
     def request(self, req):
         with self.lock:
             return self.engine.handle(req)
 
     def close(self):
-        pass
+        shutil.rmtree(self.fw_root, ignore_errors=True)
 
 
 class VmEngine:
     """Engine requests as JSON lines to vm_host.mjs (the MicroPython VM)."""
+
+    fw_root = "/fw"  # the update slots in the VM's own (in-memory) filesystem, as on a board
 
     def __init__(self, node):
         self.lock = threading.Lock()

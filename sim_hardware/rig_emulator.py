@@ -145,7 +145,7 @@ class Emulator:
         if data:
             b.link_inject(data)
         self.charger.tick(TICK_MS)
-        out = b.link_take()
+        out = self.charger.link_take()  # with what went out just before a reset
         if out:
             self.link.write(out)
         self.rig.tick()

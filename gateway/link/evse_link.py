@@ -38,7 +38,7 @@ from protocols import link_messages as lm
 log = logging.getLogger(__name__)
 
 GATEWAY_SW_VERSION = "gateway-0.1.0"
-GATEWAY_CAPABILITIES = lm.CAP_SCHEDULE | lm.CAP_LOGS  # what the gateway drives (LINK.md §4)
+GATEWAY_CAPABILITIES = lm.CAP_SCHEDULE | lm.CAP_LOGS | lm.CAP_FW_UPDATE  # LINK.md §4
 REQUEST_RESEND_S = 2.0  # LINK.md §5.4: resend an unanswered request after 2 s, same tag
 HELLO_RETRY_S = 2.0  # until the firmware's HELLO is heard
 TICK_S = 0.1  # timer resolution; finer when the peer needs heartbeats under 400 ms
@@ -49,7 +49,8 @@ STAT_KEYS = (  # EvseLink.stats, also in counters(); docs/gateway_link.md explai
     "answers_unmatched", "failsafe_resends")
 _ANSWER = {lm.TIME_SYNC: lm.RESULT, lm.LIMIT: lm.RESULT, lm.SCHEDULE: lm.RESULT,
            lm.COMMAND: lm.RESULT, lm.SETTING_GET: lm.SETTING_VALUE,
-           lm.SETTING_SET: lm.SETTING_VALUE, lm.LOG_REQUEST: lm.LOG_DATA}
+           lm.SETTING_SET: lm.SETTING_VALUE, lm.LOG_REQUEST: lm.LOG_DATA,
+           lm.FW_BEGIN: lm.FW_STATUS, lm.FW_CHUNK: lm.FW_STATUS, lm.FW_END: lm.FW_STATUS}
 __all__ = ["EvseLink", "LinkError", "LinkTimeout", "Nak"]
 
 
@@ -277,7 +278,7 @@ class EvseLink(LinkRequests):
             self._on_telemetry(fields)
         elif mtype in (lm.EVENT, lm.SESSION):
             await self._on_record(mtype, fields)
-        elif mtype in (lm.RESULT, lm.SETTING_VALUE, lm.LOG_DATA):
+        elif mtype in (lm.RESULT, lm.SETTING_VALUE, lm.LOG_DATA, lm.FW_STATUS):
             self._on_answer(mtype, tag, fields)
         elif mtype == lm.NAK:
             self._on_nak(fields, tag)

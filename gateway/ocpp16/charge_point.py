@@ -31,6 +31,7 @@ from gateway.ocpp16.configuration import ConfigurationHandlers
 from gateway.ocpp16.firmware import FirmwareHandlers
 from gateway.ocpp16.logs import LogHandlers
 from gateway.ocpp16.pdus import iso, status_call  # noqa: F401 (imported from here too)
+from gateway.ocpp16.sign_certificate import SignCertificateHandlers
 from gateway.ocpp16.smart import SmartChargingHandlers
 from gateway.ocpp16.trigger import TriggerMessageHandlers
 from gateway.ocpp16.vendor import DataTransferHandlers
@@ -47,7 +48,7 @@ UNLOCK_STATUS = {"unlocked": UnlockStatus.unlocked, "failed": UnlockStatus.unloc
 
 class StationChargePoint(ConfigurationHandlers, SmartChargingHandlers, TriggerMessageHandlers,
                          DataTransferHandlers, LogHandlers, FirmwareHandlers,
-                         CertificateHandlers, ChargePoint):
+                         CertificateHandlers, SignCertificateHandlers, ChargePoint):
     def __init__(self, station_id, connection, station, response_timeout=10):
         super().__init__(station_id, connection, response_timeout=response_timeout)
         self.station = station

@@ -65,6 +65,7 @@ class Ocpp16Client(CsmsConnection):
                                          security_profile=security_profile)
         self.sampler = MeterSampler(station, self.config, self._send_meter_values_now)
         self.log_uploads = LogUploads(station, station.security_log, station_id, time.time)
+        self.signing = None  # gateway.station_certificate.CertificateSigning, set by cli.py
         station.remote_start_timeout_s = self.config.number("ConnectionTimeOut")
         self.config.on_change(self._config_changed)
         self._status_dirty = set()
@@ -94,6 +95,7 @@ class Ocpp16Client(CsmsConnection):
         cp.config = self.config
         cp.boot_notification = self._boot_notification  # TriggerMessage BootNotification
         cp.log_uploads = self.log_uploads  # GetLog (gateway/ocpp16/logs.py)
+        cp.signing = self.signing  # CertificateSigned (gateway/ocpp16/sign_certificate.py)
         return cp
 
     def message_attempts(self):
@@ -188,6 +190,8 @@ class Ocpp16Client(CsmsConnection):
             if self.config.number("SecurityProfile") == 0:
                 return True, None  # a plain 1.6 CSMS has no such message: only logged
             return await self.send_security_event(cp, p, call.SecurityEventNotification), None
+        if m.action == FIRMWARE_ACTION:  # the signed update job (gateway/ocpp16/firmware.py)
+            return await send_firmware_message(cp, p), None
         cid = p["connector_id"]
         if m.action == "tx_start":
             if m.attempts == 0:  # first try: authorise the idTag (the result is logged)
@@ -200,8 +204,6 @@ class Ocpp16Client(CsmsConnection):
             log.info("StartTransaction connector %d: transaction %d (%s)", cid, tx_id,
                      r.id_tag_info.get("status"))
             return True, self._started(m, tx_id)
-        if m.action == FIRMWARE_ACTION:  # the signed update job (gateway/ocpp16/firmware.py)
-            return await send_firmware_message(cp, p), None
         if m.action == "notice":  # what the firmware decided: DataTransfer (vendor.py)
             return await send_notice(cp, p), None
         if m.action not in ("tx_stop", "meter_values"):

@@ -10,7 +10,7 @@ connector 0 for StatusNotification).
 | MeterValues | MeterValuesSampledData of the latest TELEMETRY, context Trigger, with the |
 | | transactionId while one runs; connector 0: NotImplemented (no station meter) |
 | DiagnosticsStatusNotification | status Idle (the station uploads no diagnostics) |
-| FirmwareStatusNotification | status Idle (no firmware update is running) |
+| FirmwareStatusNotification | the signed update's status in the core names, Idle when none runs |
 """
 
 import asyncio
@@ -22,12 +22,12 @@ from ocpp.v16 import call, call_result
 from ocpp.v16.enums import (
     Action,
     DiagnosticsStatus,
-    FirmwareStatus,
     MessageTrigger,
     RegistrationStatus,
     TriggerMessageStatus,
 )
 
+from gateway.ocpp16.firmware import core_firmware_status
 from gateway.ocpp16.meter_values import sampled_values
 from gateway.ocpp16.pdus import iso, status_call
 from gateway.station import ConnectorStatus
@@ -132,4 +132,4 @@ class TriggerMessageHandlers:
         await self.call(call.DiagnosticsStatusNotification(status=DiagnosticsStatus.idle))
 
     async def _send_firmware_status(self, cids):
-        await self.call(call.FirmwareStatusNotification(status=FirmwareStatus.idle))
+        await self.call(call.FirmwareStatusNotification(status=core_firmware_status(self.station)))

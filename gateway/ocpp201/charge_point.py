@@ -57,6 +57,9 @@ class StationChargePoint(QueueHooks, DeviceModelHandlers, SmartChargingHandlers,
         self.client = client
         self.device_model = client.dm
 
+    def _smart_enabled(self):
+        return self.device_model.flag("SmartChargingCtrlr", "Enabled")
+
     def _evse_ok(self, evse_id):
         return evse_id in self.station.connector_ids
 
@@ -88,6 +91,8 @@ class StationChargePoint(QueueHooks, DeviceModelHandlers, SmartChargingHandlers,
             return call_result.RequestStartTransaction(**_reject(
                 "TxInProgress" if self._running(cid) else "Unavailable",
                 "EVSE %d cannot start a transaction now" % cid))
+        if not self._smart_enabled():
+            charging_profile = None  # TC_K_38: ignored without smart charging
         if charging_profile is not None:  # F01.FR.08-12: a TxProfile, else Rejected (K05)
             refusal = self.station.smart.remote_start_profile(cid, charging_profile, v201=True)[1]
             if refusal is not None:
@@ -102,6 +107,8 @@ class StationChargePoint(QueueHooks, DeviceModelHandlers, SmartChargingHandlers,
         if cid is None or not self.station.can_remote_start(cid):
             return
         smart = self.station.smart
+        if not self._smart_enabled():
+            charging_profile = None  # TC_K_38: ignored without smart charging
         if charging_profile is not None and smart.install_remote_start(cid, charging_profile,
                                                                        v201=True):
             return  # refused now (logged): no start without its profile

@@ -41,6 +41,7 @@ from gateway.ocpp201.transactions import (
     transaction_event,
     transaction_id,
 )
+from gateway.smart.rules import rate_units
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class Ocpp201Client(CsmsConnection):
         station.on_status(self._status_changed)
         self.security, self.state_dir = security, state_dir
         self.dm.on_change(self._variable_changed)
+        self._rate_units()
         if station.free_vend_id_tag is not None:  # no authorisation at this station
             self.dm.set_actual("AuthCtrlr", "Enabled", "false")
         prefix = station.store.get_meta(PREFIX_KEY)
@@ -168,6 +170,13 @@ class Ocpp201Client(CsmsConnection):
     def _variable_changed(self, component, variable, instance, value):
         if (component, variable) == ("SecurityCtrlr", "BasicAuthPassword"):
             self._new_password(value)
+        elif (component, variable) == ("SmartChargingCtrlr", "RateUnit"):
+            self._rate_units()
+
+    def _rate_units(self):
+        if self.station.smart is not None:
+            self.station.smart.set_rate_units(
+                rate_units(self.dm.members("SmartChargingCtrlr", "RateUnit")))
 
     def _new_password(self, password):
         """A01: the CSMS set a new Basic-auth password: stored (0600), and the station

@@ -101,7 +101,8 @@ def _definitions(security_profile, station_id, vendor, model):
         Var(sc, "Enabled", "boolean", RW, "true"),
         Var(sc, "Available", "boolean", RO, "true", constant=True),
         Var(sc, "ProfileStackLevel", "integer", RO, "10", constant=True),
-        Var(sc, "RateUnit", "MemberList", RO, "A,W", values=("A", "W"), constant=True),
+        # the units the station accepts profiles and composite schedules in (TC_K_42)
+        Var(sc, "RateUnit", "MemberList", RW, "A,W", values=("A", "W"), min_items=1),
         Var(sc, "PeriodsPerSchedule", "integer", RO, "28", constant=True),
         Var(sc, "Entries", "integer", RO, "0", instance="ChargingProfiles", persistent=False),
         Var(sc, "LimitChangeSignificance", "decimal", RW, "10", unit="Percent",

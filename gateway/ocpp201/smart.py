@@ -54,6 +54,10 @@ class SmartChargingHandlers:
     @on("SetChargingProfile")
     def on_set_charging_profile(self, evse_id, charging_profile, **_):
         smart = self.station.smart
+        if not self.device_model.flag("SmartChargingCtrlr", "Enabled"):
+            return call_result.SetChargingProfile(status="Rejected", status_info={
+                "reason_code": "NotEnabled",
+                "additional_info": "SmartChargingCtrlr.Enabled is false"})
         profile, refusal = profile_from_ocpp201(evse_id, charging_profile, smart.now_s())
         if refusal:
             log.warning("SetChargingProfile rejected: %s", refusal)

@@ -7,11 +7,8 @@ duty the firmware offers (IEC 61851-1 Annex A), which must follow the composite 
 Times are scaled down (seconds where the OCTT waits minutes); one gateway per case group.
 
 Covered: TC_K_01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 13, 14, 16, 19, 21, 22, 23, 28, 29-36,
-37, 39, 40, 41, 47, 60. Not mirrored here:
-- TC_K_38 (RequestStartTransaction with a chargingProfile ignored): its prerequisite is a
-  station WITHOUT smart charging; this one has it, and TC_K_37 covers the profile taken.
-- TC_K_42 (GetCompositeSchedule with an unsupported chargingRateUnit): for a station that
-  supports one unit only; SmartChargingCtrlr.RateUnit here is the constant "A,W".
+37, 38 (SmartChargingCtrlr.Enabled false), 39, 40, 41, 42 (RateUnit "A"), 47, 60. Not
+mirrored here:
 - TC_K_52 (EMS control, external charging limit): K11-K13, ChargingStationExternalConstraints,
   tested with gateway/ocpp201/external_limits.py, not here.
 - The ISO 15118 cases (TC_K_53 ...): this station has no high-level communication (one
@@ -547,3 +544,55 @@ def test_tc_k_39_tc_k_40_tc_k_47_get_composite_schedule(csms201, sim, start_gate
         r = csms201.request(call.GetCompositeSchedule(duration=duration_s, evse_id=evse_id,
                                                       charging_rate_unit="A"))
         assert r.status == "Rejected" and r.status_info["reason_code"] == code
+
+
+def _set_variable(csms, component, variable, value):
+    r = csms.request(call.SetVariables(set_variable_data=[{
+        "component": {"name": component}, "variable": {"name": variable},
+        "attribute_value": value}]))
+    return r.set_variable_result[0]["attribute_status"]
+
+
+def test_tc_k_38_request_start_profile_ignored_without_smart_charging(csms201, sim,
+                                                                      start_gateway):
+    """TC_K_38_CS (RequestStartTransaction with a chargingProfile, smart charging not
+    enabled): with SmartChargingCtrlr.Enabled false the station takes the remote start and
+    ignores its TxProfile: the transaction starts, no profile is installed (GetChargingProfiles
+    NoProfiles) and the offer is unconstrained; a SetChargingProfile is Rejected (NotEnabled).
+    Enabled true again: profiles are taken."""
+    start_gateway(csms201, sim, config={"free_vend_id_tag": None})
+    csms201.wait_status(1, "Available")
+    assert _set_variable(csms201, "SmartChargingCtrlr", "Enabled", "false") == "Accepted"
+    sim.control("plug", state="B", pp_ohms=220)
+    sim.control("draw", a=16, phases=3)
+    csms201.wait_status(1, "Occupied")
+    tx_profile = _profile(7, "TxProfile", [(0, 10)], kind="Relative")
+    r = csms201.request(call.RequestStartTransaction(id_token=TOKEN, remote_start_id=38,
+                                                     evse_id=1, charging_profile=tx_profile))
+    assert r.status == "Accepted"
+    _started(csms201)
+    sim.wait(lambda s: s["draw_ma"] > 0, 10, "current to flow")
+    assert _get_profiles(csms201)[0] == "NoProfiles"
+    time.sleep(1)
+    assert sim.status()["duty_permille"] == FREE_DUTY
+    assert _set(csms201, 1, _profile(8, "TxDefaultProfile", [(0, 10)])) == ("Rejected",
+                                                                            "NotEnabled")
+    assert _set_variable(csms201, "SmartChargingCtrlr", "Enabled", "true") == "Accepted"
+    assert _set(csms201, 1, _profile(8, "TxDefaultProfile", [(0, 10)])) == ("Accepted", None)
+    _wait_duty(sim, 10, "the TxDefaultProfile's 10 A")
+
+
+def test_tc_k_42_composite_schedule_in_an_unsupported_unit(csms201, sim, start_gateway):
+    """TC_K_42_CS (GetCompositeSchedule with an unsupported chargingRateUnit): the station is
+    set to support A only (SmartChargingCtrlr.RateUnit "A"): GetCompositeSchedule in W is
+    Rejected, in A Accepted; a profile in W is Rejected; RateUnit may not be empty."""
+    start_gateway(csms201, sim)
+    csms201.wait_status(1, "Available")
+    assert _set_variable(csms201, "SmartChargingCtrlr", "RateUnit", "") == "Rejected"
+    assert _set_variable(csms201, "SmartChargingCtrlr", "RateUnit", "A") == "Accepted"
+    r = csms201.request(call.GetCompositeSchedule(duration=300, evse_id=1,
+                                                  charging_rate_unit="W"))
+    assert r.status == "Rejected"
+    assert _limits(csms201, 1)  # in A: Accepted
+    status, _ = _set(csms201, 1, _profile(9, "TxDefaultProfile", [(0, 6900)], unit="W"))
+    assert status == "Rejected"
