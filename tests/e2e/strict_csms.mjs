@@ -81,6 +81,11 @@ const answers16 = {
     DataTransfer: () => ({ status: "Accepted" }),
     DiagnosticsStatusNotification: () => ({}),
     FirmwareStatusNotification: () => ({}),
+    // the 1.6 security whitepaper's station messages (security profiles 1-3)
+    SecurityEventNotification: () => ({}),
+    LogStatusNotification: () => ({}),
+    SignedFirmwareStatusNotification: () => ({}),
+    SignCertificate: () => ({ status: "Accepted" }),
 };
 
 // OCPP 2.0.1 (Part 2 B01, E01-E03, F, K, P): the station chooses the transactionId; a

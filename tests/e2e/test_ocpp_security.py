@@ -367,16 +367,17 @@ def test_security_options_bad_input_exit_2(tmp_path, pki, password_file, capsys,
     assert reason in capsys.readouterr().err
 
 
-@pytest.fixture
-def strict_factory(tmp_path):
-    """strict_factory(*args) -> the strict ocpp-rpc CSMS (tests/e2e/strict_csms.mjs) with
-    those security arguments; stopped after the test."""
+@pytest.fixture(params=["ocpp1.6", "ocpp2.0.1"])
+def strict_factory(tmp_path, request):
+    """strict_factory(*args) -> the strict ocpp-rpc CSMS (tests/e2e/strict_csms.mjs) of the
+    parameter's protocol with those security arguments; stopped after the test."""
     from strict_csms import StrictCsms
 
     made = []
 
     def make(*args):
-        c = StrictCsms(tmp_path / ("strict_%d.err" % len(made)), args)
+        c = StrictCsms(tmp_path / ("strict_%d.err" % len(made)), args,
+                       protocol=request.param)
         made.append(c)
         return c
 
@@ -385,9 +386,14 @@ def strict_factory(tmp_path):
         c.stop()
 
 
+def _call_id(strict, action):
+    return next((m[1] for m in strict.messages("in") if m[0] == 2 and m[2] == action), None)
+
+
 def test_strict_csms_profile2_over_tls(strict_factory, secure, password_file, pki):
-    """Profile 2 against the independent strict CSMS (npm ocpp-rpc, strictMode) served over
-    TLS with Basic auth: the station boots with zero schema validation errors."""
+    """Profile 2 against the independent strict CSMS (npm ocpp-rpc, strictMode, 1.6 and
+    2.0.1) served over TLS with Basic auth: the station boots and sends its
+    SecurityEventNotification with zero schema validation errors."""
     strict = strict_factory("--password", PASSWORD, "--tls-cert", str(pki / "server.pem"),
                             "--tls-key", str(pki / "server.key"))
     assert strict.url.startswith("wss://")
@@ -395,7 +401,15 @@ def test_strict_csms_profile2_over_tls(strict_factory, secure, password_file, pk
            "--csms-ca", str(pki / "ca.pem"))
     strict.wait_for("BootNotification", 30)
     strict.wait_for("StatusNotification", 30)
+    event = strict.wait_for("SecurityEventNotification", 30)  # the security log's (A04)
+    assert event["type"] == "StartupOfTheDevice"
+    deadline = time.monotonic() + 10
+    while not [m for m in strict.messages("out") if m[0] == 3
+               and m[1] == _call_id(strict, "SecurityEventNotification")]:
+        assert time.monotonic() < deadline, "no CallResult to the SecurityEventNotification"
+        time.sleep(0.05)
     assert strict.of("validation_error") == [] and strict.of("unauthorized") == []
+    assert not [m for m in strict.messages("out") if m[0] == 4]  # no CallError either way
 
 
 def test_strict_csms_profile2_wrong_password_refused(strict_factory, secure, tmp_path, pki):
