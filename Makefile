@@ -27,6 +27,10 @@ $(JS_OK): package.json package-lock.json
 lint: $(PY_OK)
 	$(BIN)/ruff check .
 
+# Four workers, one test file each at a time (pytest-xdist): most end-to-end tests wait on
+# processes and sockets, so four overlap well even on two cores; PYTEST_ARGS= runs serially.
+PYTEST_ARGS ?= -n 4 --dist loadfile
+
 test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -36,6 +36,8 @@ class Figure:
                 "limit": self.limit, "ok": self.ok}
 
 
+TIME_UNITS = ("s", "ms")
+
 _OPS = {
     "<=": lambda v, lim: v <= lim,
     "<": lambda v, lim: v < lim,
@@ -61,11 +63,16 @@ class Result:
         self.steps.append(text)
 
     def measure(self, name, value, unit, op=None, limit=None):
-        """A measured figure; with op and limit also a condition that must hold."""
+        """A measured figure; with op and limit also a condition that must hold. A time
+        (s, ms) that is None or negative is an event never observed within the wait: it
+        fails any condition (it never "took less than the limit")."""
         ok = None
         limit_text = ""
+        never = unit in TIME_UNITS and (value is None or value < 0)
+        if never:
+            value = "never"
         if op is not None:
-            ok = bool(_OPS[op](value, limit))
+            ok = not never and bool(_OPS[op](value, limit))
             limit_text = "%s %s" % (op, limit)
             if not ok:
                 self.failures.append("%s = %s %s, limit %s" % (name, value, unit, limit_text))

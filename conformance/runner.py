@@ -58,9 +58,14 @@ def run(target, ids=None, plots_dir=None, progress=None):
     """-> {req_id: [Result]} for every ID of DESIGN §6 (or of ids), in report order."""
     wanted = IDS if ids is None else [i for i in IDS if i in ids]
     by_id = {i: [] for i in wanted}
-    for req_id, fn, needs in checks_for(wanted):
-        r = run_check(target, req_id, fn, needs, plots_dir)
-        by_id[req_id].append(r)
-        if progress:
-            progress(r)
+    try:
+        for req_id, fn, needs in checks_for(wanted):
+            r = run_check(target, req_id, fn, needs, plots_dir)
+            by_id[req_id].append(r)
+            if progress:
+                progress(r)
+    finally:
+        release = getattr(target, "release_shared_labs", None)  # labs checks share
+        if release is not None:
+            release()
     return by_id

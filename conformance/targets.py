@@ -21,11 +21,27 @@ class SimTarget:
     def __init__(self, seed=1, firmware_dir=FIRMWARE):
         self._seed = seed
         self.firmware_dir = Path(firmware_dir)
+        self._security_lab = None
 
     def backend_lab(self, settings=None):
         from conformance.backend_lab import BackendLab
 
         return BackendLab(self.firmware_dir, settings=settings)
+
+    def security_lab(self):
+        """The one station the security checks share (conformance/security_lab.py), started
+        by the first check that asks for it, stopped by release_shared_labs() when the run
+        ends (runner.run)."""
+        if self._security_lab is None:
+            from conformance.security_lab import SecurityLab
+
+            self._security_lab = SecurityLab(self.firmware_dir)
+        return self._security_lab
+
+    def release_shared_labs(self):
+        if self._security_lab is not None:
+            self._security_lab.close()
+            self._security_lab = None
 
     def lab(self, settings=None, meter=None, ev="basic", seed=None):
         if seed is None:

@@ -12,4 +12,5 @@ from conformance.checks import (  # noqa: F401
     resilience,
     secure_link,
     security,
+    security_station,
 )

@@ -322,3 +322,24 @@ def test_a_message_the_adapter_cannot_make_is_discarded_not_stuck(tmp_path):
     assert store._read("SELECT sent_unix_ms IS NOT NULL FROM outbound WHERE id = ?",
                        (good,))[0][0] == 1
     store.close()
+
+
+def test_uk_s1_state_db_readable_by_its_owner_only(tmp_path):
+    """UK-S1 (SI 2021/1467 Schedule 1 para 1, personal data): the store holds the owner's
+    charging history, so state.db and SQLite's -wal / -shm files are mode 0600 whatever the
+    umask, and a state.db left world-readable by an older gateway is made 0600 when opened."""
+    old_umask = os.umask(0o022)
+    try:
+        store = Store(tmp_path / "state.db")
+        store.set_meta("k", "v")
+        modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+        store.close()
+        assert {"state.db", "state.db-wal", "state.db-shm"} <= set(modes)
+        assert set(modes.values()) == {0o600}, modes
+        old = tmp_path / "old.db"
+        sqlite3.connect(old).close()
+        os.chmod(old, 0o644)
+        Store(old).close()
+        assert old.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old_umask)
