@@ -26,6 +26,7 @@ import logging
 import time
 
 from gateway.smart.composite import composite_schedule
+from gateway.smart.model import UNIT_A
 from gateway.smart.profiles import (
     TX,
     ProfileStore,
@@ -235,6 +236,21 @@ class SmartCharging:
         for cid, ln in self.station.links.items():
             out[cid] = ln.peer.phases if ln.peer is not None and ln.peer.phases else 3
         return out
+
+    def unconstrained_limit(self, evse_id, unit):
+        """What an unconstrained period of a composite schedule means here (2.0.1 TC_K_39:
+        the station's own limit): the EVSE's rating from its HELLO (EVSE 0: the sum of the
+        ratings), in A per phase or W on its phases; None when a rating is not known yet."""
+        ids = self.station.connector_ids if evse_id == 0 else (evse_id,)
+        phases = self._phases()
+        total_ma, total_w = 0, 0
+        for cid in ids:
+            ln = self.station.links[cid]
+            if ln.peer is None or not ln.peer.max_current_ma:
+                return None
+            total_ma += ln.peer.max_current_ma
+            total_w += ln.peer.max_current_ma * self.config.voltage_v * phases[cid] // 1000
+        return total_ma / 1000 if unit == UNIT_A else total_w
 
     def evse_infos(self):
         txs = self._followed()

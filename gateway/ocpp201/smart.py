@@ -92,7 +92,9 @@ class SmartChargingHandlers:
                 "additional_info": "duration 1..%d s and a unit of RateUnit"
                                    % COMPOSITE_DURATION_MAX_S})
         c = smart.composite(evse_id, duration, unit)
-        return call_result.GetCompositeSchedule(status="Accepted", schedule=c.to_ocpp201())
+        # TC_K_39: an unconstrained period is the station's own limit (its EVSEs' rating)
+        return call_result.GetCompositeSchedule(status="Accepted", schedule=c.to_ocpp201(
+            smart.unconstrained_limit(evse_id, unit)))
 
     # --- GetChargingProfiles (K09) ---------------------------------------------------------
 

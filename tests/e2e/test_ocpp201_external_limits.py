@@ -99,18 +99,19 @@ def _charging(csms, sim):
     return started["transactionInfo"]["transactionId"], st["duty_permille"]
 
 
-def test_k11_fr_01_02_04_06_ems_limit_notified_composed_and_reported(csms201, sim, hems,
-                                                                      gateway):
-    """K11 (with a transaction): a CSMS TxDefaultProfile of 12 A, then an energy-manager limit
-    of 10 A over MQTT: the duty follows it (K11.FR.01, held by the firmware as its HEMS
-    LIMIT); NotifyChargingLimit chargingLimitSource EMS, isGridCritical false, evseId 1, no
-    schedule while NotifyChargingLimitWithSchedules is false (K11.FR.02/05); a TransactionEvent
-    Updated ChargingRateChanged (K11.FR.04); GetCompositeSchedule shows the 10 A as the minimum
-    of the CSMS's 12 A and the external constraint; GetChargingProfiles chargingLimitSource EMS
-    reports a ChargingStationExternalConstraints profile of 10 A (K11.FR.06), CSO only the
-    CSMS's. With NotifyChargingLimitWithSchedules true a change to 7 A is notified with its
-    chargingSchedule (K11.FR.03) and the duty follows. The CSMS can neither replace nor clear
-    the external constraint by its id (K01.FR.05, K10)."""
+def test_tc_k_52_k11_fr_01_02_04_06_ems_limit_notified_composed_and_reported(
+        csms201, sim, hems, gateway):
+    """TC_K_52 / K11 (an energy manager's external limit, with a transaction): a CSMS
+    TxDefaultProfile of 12 A, then an energy-manager limit of 10 A over MQTT: the duty follows
+    it (K11.FR.01, held by the firmware as its HEMS LIMIT); NotifyChargingLimit
+    chargingLimitSource EMS, isGridCritical false, evseId 1, no schedule while
+    NotifyChargingLimitWithSchedules is false (K11.FR.02/05); a TransactionEvent Updated
+    ChargingRateChanged (K11.FR.04); GetCompositeSchedule shows the 10 A as the minimum of the
+    CSMS's 12 A and the external constraint; GetChargingProfiles chargingLimitSource EMS reports
+    a ChargingStationExternalConstraints profile of 10 A (K11.FR.06), CSO only the CSMS's. With
+    NotifyChargingLimitWithSchedules true a change to 7 A is notified with its chargingSchedule
+    (K11.FR.03) and the duty follows. The CSMS can neither replace nor clear the external
+    constraint by its id (K01.FR.05, K10)."""
     tx, free_duty = _charging(csms201, sim)
     assert free_duty > DUTY_10_A
     start = format_time(int(time.time()) - 60)

@@ -13,8 +13,8 @@ mirrored here:
   tested with gateway/ocpp201/external_limits.py, not here.
 - The ISO 15118 cases (TC_K_53 ...): this station has no high-level communication (one
   chargingSchedule per profile, K01.FR.34).
-- TC_K_39 expects the station's own limit for an unconstrained period; this gateway reports
-  80 A per phase (docs/smart_charging.md), as its 1.6 side does."""
+TC_K_39: an unconstrained period is reported as the station's own limit, the EVSEs' rating
+(the 1.6 side reports 80 A, docs/smart_charging.md)."""
 
 import time
 from datetime import datetime
@@ -25,7 +25,9 @@ from gateway.smart.model import snake_case
 from protocols.iec61851 import duty_from_current
 
 FREE_DUTY = duty_from_current(32000)  # the sim's 32 A rating, nothing else limiting
-UNCONSTRAINED_A = 80.0  # GetCompositeSchedule shows an unconstrained period as 80 A
+# GetCompositeSchedule shows an unconstrained period as the station's own limit (TC_K_39):
+# the sim EVSE's 32 A rating from its HELLO
+UNCONSTRAINED_A = 32.0
 TOKEN = {"idToken": "TAG-K", "type": "Central"}
 
 
