@@ -356,6 +356,8 @@ class Station:
             t = self.links[cid].telemetry
             register = t.energy_import_wh if t is not None else 0
         id_tag = self._remote_tag.pop(cid, None) or self.free_vend_id_tag
+        if self._inoperative(cid):  # reported Unavailable: no transaction, even if the
+            id_tag = None           # plug-in came before the firmware took CMD_AVAILABILITY
         s = {"key": rec.id, "session_id": args["session_id"], "meter_start_wh": register,
              "id_tag": id_tag, "authorized": id_tag is not None, "stop_reason": None,
              "start_unix_s": self._unix_s(rec)}

@@ -2,8 +2,8 @@
 
 Every test_*.py in tests/portable is collected twice: once by pytest as usual
 (CPython) and once here, as items named `test_x[mpvm]` whose results come from
-one run of tests/mpvm/run.mjs on the real MicroPython VM (node + the official
-WebAssembly port). The summary line says how many tests ran on each interpreter.
+one run of tests/mpvm/run.mjs per module on the real MicroPython VM (node + the
+official WebAssembly port). The summary line says how many tests ran on each interpreter.
 """
 
 import ast
@@ -44,7 +44,7 @@ class MpvmItem(pytest.Item):
         self.add_marker("mpvm")
 
     def runtest(self):
-        results = _vm_results(self.session)
+        results = _vm_results(self.session, self.path)
         module = self.path.stem
         if "error" in results:
             raise MpvmFailure(results["error"])
@@ -69,11 +69,13 @@ class MpvmFailure(Exception):
     pass
 
 
-def _vm_results(session):
-    """Run every selected portable module on the VM once per session."""
-    if _RESULTS in session.stash:
-        return session.stash[_RESULTS]
-    modules = sorted({str(i.path) for i in session.items if isinstance(i, MpvmItem)})
+def _vm_results(session, path):
+    """Run one portable module on the VM, once per session: its first item runs it. Per
+    module, so that pytest-xdist workers (make test) each run only the modules they were
+    given (a worker's session.items holds every test of the run)."""
+    cache = session.stash.setdefault(_RESULTS, {})
+    if path in cache:
+        return cache[path]
     results = {}
     node = shutil.which("node")
     if node is None:
@@ -83,7 +85,7 @@ def _vm_results(session):
     else:
         try:
             proc = subprocess.run(
-                [node, str(RUNNER), *modules], cwd=REPO, capture_output=True, text=True,
+                [node, str(RUNNER), str(path)], cwd=REPO, capture_output=True, text=True,
                 timeout=VM_TIMEOUT_S,
             )
         except subprocess.TimeoutExpired:
@@ -99,7 +101,7 @@ def _vm_results(session):
             if proc.returncode == 2 or (proc.returncode and not results):
                 results["error"] = "VM runner exit %d:\n%s\n%s" % (
                     proc.returncode, proc.stdout[-4000:], proc.stderr[-4000:])
-    session.stash[_RESULTS] = results
+    cache[path] = results
     return results
 
 
