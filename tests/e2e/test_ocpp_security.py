@@ -445,3 +445,54 @@ def test_strict_csms_profile3_client_certificate(strict_factory, secure, passwor
                "--csms-ca", str(pki / "ca.pem"), state=second / "state")
     wait_log(g, "CSMS connection:", 2)
     assert other.of("connected") == []
+
+
+def test_strict_csms_untrusted_and_expired_server_certificates_refused(
+        strict_factory, secure, password_file, pki, tmp_path):
+    """Profile 2 against the strict CSMS (both protocols) serving a certificate from a CA
+    other than the installed CSMS root, then an expired one from the installed root: the
+    gateway refuses each TLS handshake (certificate verify failed / has expired), retries,
+    and the strict CSMS never sees a connection or a password."""
+    other = tmp_path / "other"
+    other.mkdir()
+    make_ca(other)
+    untrusted = strict_factory("--password", PASSWORD, "--tls-cert", str(other / "server.pem"),
+                               "--tls-key", str(other / "server.key"))
+    g = secure(untrusted, "--security-profile", "2", "--password-file", str(password_file),
+               "--csms-ca", str(pki / "ca.pem"))
+    wait_log(g, "certificate verify failed", 2)
+    assert untrusted.of("connected") == [] and untrusted.of("unauthorized") == []
+    g.stop()
+    expired = tmp_path / "expired"
+    make_expired(expired)
+    old = strict_factory("--password", PASSWORD, "--tls-cert", str(expired / "server.pem"),
+                         "--tls-key", str(expired / "server.key"))
+    g = secure(old, "--security-profile", "2", "--password-file", str(password_file),
+               "--csms-ca", str(expired / "ca.pem"), state=tmp_path / "state2")
+    wait_log(g, "certificate has expired", 2)
+    assert old.of("connected") == [] and old.of("unauthorized") == []
+
+
+def test_strict_csms_downgrade_refused(strict_factory, secure, password_file, pki, tmp_path):
+    """A station that connected to the strict CSMS at profile 2 (both protocols) refuses a
+    start at profile 1 or 0 (downgrade), and reports its profile read-only to the strict
+    CSMS (1.6 GetConfiguration / 2.0.1 GetVariables, schema-valid both ways)."""
+    strict = strict_factory("--password", PASSWORD, "--tls-cert", str(pki / "server.pem"),
+                            "--tls-key", str(pki / "server.key"))
+    g = secure(strict, "--security-profile", "2", "--password-file", str(password_file),
+               "--csms-ca", str(pki / "ca.pem"))
+    strict.wait_for("BootNotification", 30)
+    if strict.OCPP_VERSION == "1.6":
+        r = strict.request("GetConfiguration", {"key": ["SecurityProfile"]})
+        assert r["configurationKey"] == [{"key": "SecurityProfile", "readonly": True,
+                                          "value": "2"}]
+    else:
+        r = strict.request("GetVariables", {"getVariableData": [{
+            "component": {"name": "SecurityCtrlr"}, "variable": {"name": "SecurityProfile"}}]})
+        assert r["getVariableResult"][0]["attributeValue"] == "2"
+    assert strict.of("validation_error") == []
+    g.stop()
+    for profile, extra in (("1", ("--password-file", str(password_file))), ("0", ())):
+        code, err = refused_start(tmp_path, "ws://127.0.0.1:9/ocpp", "--security-profile",
+                                  profile, *extra)
+        assert code == 2 and "downgrade from profile 2" in err, err
