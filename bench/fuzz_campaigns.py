@@ -22,6 +22,7 @@ same campaigns with a few thousand inputs each.
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import random
@@ -604,16 +605,17 @@ class _Connection:
     """What the ocpp library writes to: every message kept; a call of the station's is
     answered by the CSMS at once (CallResult, an empty one where the PDU has no field)."""
 
-    def __init__(self):
+    def __init__(self, answers=None):
         self.sent = []
         self.cp = None
         self.last_call = ""
+        self.answers = _CSMS_ANSWERS if answers is None else answers
 
     async def send(self, message):
         self.sent.append(message)
         msg = json.loads(message)
         if msg[0] == 2 and self.cp is not None:
-            answer = json.dumps([3, msg[1], _CSMS_ANSWERS.get(msg[2], {})])
+            answer = json.dumps([3, msg[1], self.answers.get(msg[2], {})])
             asyncio.get_running_loop().call_soon(
                 lambda: asyncio.ensure_future(self.cp.route_message(answer)))
 
@@ -662,19 +664,54 @@ def campaign_ocpp(inputs, seed=4):
     LinkTimeout for an offline EVSE; the number of them alive at once is reported."""
     from ocpp.v16.enums import Action
 
+    async def make(state_dir):
+        cp, conn, store = ocpp_station(state_dir)
+        return cp, conn, store, lambda: ()
+
+    unhandled = sorted(a.value for a in Action) + ["FooBar", "", "remotestarttransaction"]
+    c = Campaign("ocpp16: StationChargePoint.route_message", inputs)
+    return drive_ocpp(c, random.Random(seed), make, _valid_calls, unhandled, OCPP_ERROR_CODES,
+                      shares=(0.25, 0.85, 0.85, 0.9))
+
+
+_MALFORMED = ("[2,", "{}", "[]", "[2]", '[2,"1"]', '[9,"1","Reset",{}]', "null",
+              '[2,1,"Reset",{"type":"Hard"}]', "\ufffd", "")
+
+
+def _expects_answer(raw):
+    """The unique id an OCPP-J frame must be answered with (a CALL of 4 elements, as the
+    library reads it), else None (not a call: dropped unanswered, §4.2.3)."""
+    try:
+        msg = json.loads(raw)
+    except ValueError:
+        return None
+    if isinstance(msg, list) and len(msg) == 4 and msg[0] == 2:
+        return (msg[1],)
+    return None
+
+
+def drive_ocpp(c, rnd, make, valid_calls, unhandled, error_codes, shares, jobs_note=None):
+    """The OCPP handler campaigns' engine (1.6 and 2.0.1): `make(state_dir)` (async) builds
+    the charge point -> (cp, connection, store, jobs) where jobs() gives the station's
+    long-running jobs that may outlive the inputs by design (a log upload, a firmware
+    update; cancelled at the end, not a hang). Each input is drawn with r = rnd.random()
+    against shares = (valid, hostile, raw, unhandled) upper bounds: a plausible payload of
+    valid_calls(rnd), a _hostile() variant, a byte-level mutate() of a plausible call's JSON
+    text (raw), an unhandled or unknown action, else malformed framing. Checks: every frame
+    that is a CALL gets exactly one answer with its id, a CallResult or a CallError whose
+    code is in error_codes; no exception leaves route_message; after-handlers end (10 s
+    after the last input) without an exception other than the link's LinkError."""
     from gateway.link.evse_link import LinkError
 
     logging.disable(logging.CRITICAL)  # the library logs every CallError with a traceback
-    rnd = random.Random(seed)
-    c = Campaign("ocpp16: StationChargePoint.route_message", inputs)
-    unhandled = sorted(a.value for a in Action) + ["FooBar", "", "remotestarttransaction"]
     after_errors = Counter()
     shm = Path("/dev/shm")
     tmp = tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None)
-    state = {"max_alive": 0}
+    state = {"max_alive": 0, "jobs": 0}
+    p_valid, p_hostile, p_raw, p_unhandled = shares
 
     async def run():
-        cp, conn, store = ocpp_station(Path(tmp.name))
+        cp, conn, store, jobs = await make(Path(tmp.name))
         baseline = set(asyncio.all_tasks())
         alive = set()
         ids = iter(range(1, 1 << 62))
@@ -695,25 +732,33 @@ def campaign_ocpp(inputs, seed=4):
         async def one():
             uid = str(next(ids))
             r = rnd.random()
-            valid = _valid_calls(rnd)
-            if r < 0.25:
+            valid = valid_calls(rnd)
+            if r < p_valid:
                 action = rnd.choice(sorted(valid))
                 msg = [2, uid, action, valid[action]]
-            elif r < 0.85:
+            elif r < p_hostile:
                 action = rnd.choice(sorted(valid))
                 msg = [2, uid, action, _hostile(rnd, valid[action])]
                 if rnd.random() < 0.05:
                     msg[3] = rnd.choice(_ODD_VALUES)
-            elif r < 0.9:
+            elif r < p_raw:
+                action = rnd.choice(sorted(valid))
+                text = json.dumps([2, uid, action, valid[action]], default=str).encode()
+                msg = "raw"
+            elif r < p_unhandled:
                 msg = [2, uid, rnd.choice(unhandled), {}]
             else:
                 msg = None
             if msg is None:
-                raw = rnd.choice(("[2,", "{}", "[]", "[2]", '[2,"1"]', '[9,"1","Reset",{}]',
-                                  "null", '[2,1,"Reset",{"type":"Hard"}]', "\ufffd", ""))
+                raw = rnd.choice(_MALFORMED)
                 c.outcomes["malformed frame"] += 1
+            elif msg == "raw":
+                raw = mutate(rnd, text, 2000).decode("utf-8", "replace")
             else:
                 raw = json.dumps(msg, default=str)
+            expected = _expects_answer(raw)
+            if msg == "raw" and expected is None:
+                c.outcomes["mutated frame, not a call"] += 1
             conn.sent.clear()
             conn.last_call = raw
             await cp.route_message(raw)
@@ -723,23 +768,26 @@ def campaign_ocpp(inputs, seed=4):
                     t.set_name(raw[:300])
             baseline.update(alive)
             baseline.intersection_update(asyncio.all_tasks())  # done tasks are let go
-            if msg is None:
+            if expected is None:
                 return
             answers = [m for m in map(json.loads, conn.sent) if m[0] != 2]
-            if len(answers) != 1 or answers[0][1] != uid:
+            if len(answers) != 1 or answers[0][1] != expected[0]:
                 c.violate("not exactly one answer with the call's id")
+                c.examples.setdefault("not exactly one answer with the call's id", raw[:400])
                 return
             a = answers[0]
+            what = json.loads(raw)[2]
+            what = what if msg != "raw" else "mutated"
             if a[0] == 3:
-                c.outcomes["CallResult " + msg[2]] += 1
-            elif a[0] == 4 and a[2] in OCPP_ERROR_CODES:
+                c.outcomes["CallResult %s" % (what,)[:60]] += 1
+            elif a[0] == 4 and a[2] in error_codes:
                 c.outcomes["CallError " + a[2]] += 1
             else:
                 key = "answer %s" % (a[2] if a[0] == 4 else a[0],)
                 c.violate(key)
                 c.examples.setdefault(key, raw[:400] + " -> " + str(a)[:300])
 
-        for _ in range(inputs):
+        for _ in range(c.inputs):
             t = time.perf_counter()
             try:
                 await one()
@@ -753,30 +801,361 @@ def campaign_ocpp(inputs, seed=4):
             dt = time.perf_counter() - t
             c.max_s = max(c.max_s, dt)
             c.done += 1
-            if c.done == max(1, inputs // 10):
+            if c.done == max(1, c.inputs // 10):
                 c.rss_warm_kb = rss_kb()
-        if alive:
-            await asyncio.wait(list(alive), timeout=10)
+                state["objects"] = [len(gc.get_objects())]
+        running_jobs = {t for t in jobs() if t is not None and not t.done()}
+        for t in running_jobs:  # a job waiting out a retry interval: by design, not a hang
+            t.cancel()
+            state["jobs"] += 1
+        pending = alive - running_jobs
+        if pending:
+            await asyncio.wait(list(pending), timeout=10)
+        if running_jobs:
+            await asyncio.gather(*running_jobs, return_exceptions=True)
         reap()
+        state["objects"].append(len(gc.get_objects()))
         for t in alive:
             c.violate("after-handler still running 10 s after the last input")
-            c.examples.setdefault("hang", t.get_name())
+            stack = t.get_stack(limit=1)
+            where = "%s:%d" % (stack[0].f_code.co_qualname, stack[0].f_lineno) if stack else "?"
+            c.examples.setdefault("hang", "%s at %s, started by %s" % (
+                t.get_coro().__qualname__, where, t.get_name()))
             t.cancel()
         store.close()
 
-    asyncio.run(run())
-    logging.disable(logging.NOTSET)
-    tmp.cleanup()
+    try:
+        asyncio.run(run())
+    finally:
+        logging.disable(logging.NOTSET)
+        tmp.cleanup()
     c.notes["after-handlers alive at once, at most"] = state["max_alive"]
     c.notes["after-handler link refusals (EVSE offline, documented)"] = (
         dict(after_errors) or "none")
+    if jobs_note:
+        c.notes[jobs_note] = state["jobs"]
+    # live Python objects: RSS also holds the allocator's high-water mark of the largest
+    # hostile payloads (freed, not returned to the OS), this count does not
+    c.objects_warm, c.objects_end = state["objects"]
+    c.notes["live Python objects after the first tenth / at the end"] = "%d / %d" % (
+        c.objects_warm, c.objects_end)
     return c.finish()
 
 
+# ---- 5. the gateway's OCPP 2.0.1 handlers --------------------------------------------
+
+# OCPP-J 2.0.1 (Part 4) §4.3 Table 7: the RPC error codes. InternalError is in the table but
+# here it means a handler raised: counted as a finding, as in the 1.6 campaign.
+OCPP201_ERROR_CODES = {"FormatViolation", "GenericError", "MessageTypeNotSupported",
+                       "NotImplemented", "NotSupported", "OccurrenceConstraintViolation",
+                       "PropertyConstraintViolation", "ProtocolError", "RpcFrameworkError",
+                       "SecurityError", "TypeConstraintViolation"}
+
+_CSMS_ANSWERS_201 = {  # the CSMS's answers to the station's own calls (after-handlers)
+    "BootNotification": {"status": "Accepted", "currentTime": "2026-01-01T00:00:00Z",
+                         "interval": 300},
+    "Heartbeat": {"currentTime": "2026-01-01T00:00:00Z"},
+    "Authorize": {"idTokenInfo": {"status": "Accepted"}},
+    "SignCertificate": {"status": "Accepted"},
+}
+
+
+class _RefusedNetwork:
+    """Side effects of the 2.0.1 handlers that would reach the network (UpdateFirmware's
+    download, GetLog's upload: urllib -> http.client -> socket.create_connection) are
+    stubbed at that lowest level for the campaign: every connection is refused at once
+    and counted, so no mutated location (a host name changed by a byte flip) can reach a
+    real host, not even through DNS. The plausible locations point at a loopback port that
+    is bound and not listening (refused) as well."""
+
+    def __init__(self):
+        import socket
+
+        self.socket = socket
+        self.attempts = 0
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))  # bound, never listening: a refused port
+        self.port = self._sock.getsockname()[1]
+
+    def _refuse(self, address, *args, **kwargs):
+        self.attempts += 1
+        raise ConnectionRefusedError("fuzz campaign: no network (%r)" % (address,))
+
+    def __enter__(self):
+        self._real = self.socket.create_connection
+        self.socket.create_connection = self._refuse
+        return self
+
+    def __exit__(self, *exc):
+        self.socket.create_connection = self._real
+        self._sock.close()
+
+
+def _dm_addresses():
+    from gateway.ocpp201.device_model import _definitions
+
+    return [(v.component, v.variable, v.instance, v.scope, v.data_type)
+            for v in _definitions(0, "FUZZ", "fuzz", "fuzz")]
+
+
+def _component(rnd, name, scope):
+    c = {"name": name}
+    if scope != "station" or rnd.random() < 0.1:
+        c["evse"] = {"id": rnd.choice((1, 2, 3, 0))}
+        if scope == "connector" or rnd.random() < 0.2:
+            c["evse"]["connectorId"] = rnd.choice((1, 1, 2))
+    return c
+
+
+def _dm_item(rnd, addresses, value=False):
+    name, variable, instance, scope, data_type = rnd.choice(addresses)
+    if rnd.random() < 0.1:
+        name, variable = rnd.choice(((name, "Nope"), ("NoSuchCtrlr", variable)))
+    item = {"component": _component(rnd, name, scope), "variable": {"name": variable}}
+    if instance is not None or rnd.random() < 0.05:
+        item["variable"]["instance"] = instance or "Other"
+    if rnd.random() < 0.2:
+        item["attributeType"] = rnd.choice(("Actual", "Target", "MinSet", "MaxSet"))
+    if value:
+        item["attributeValue"] = rnd.choice({
+            "integer": ("0", "1", "30", "86400", "-1", "99999999999", "1.5", "x"),
+            "decimal": ("0", "10.5", "-0.1", "1e400", "NaN"),
+            "boolean": ("true", "false", "True", "1"),
+        }.get(data_type, ("", "A", "A,W", "HTTP", "Energy.Active.Import.Register,SoC",
+                          "0123456789abcdef0123", "x" * 1000)))
+    return item
+
+
+def _profile201(rnd, purpose=None):
+    periods = [{"startPeriod": s, "limit": rnd.choice((0, 6, 16.5, 32, 1e9, -1))}
+               for s in sorted({0, *(rnd.randrange(0, 86400) for _ in range(rnd.randint(0, 4)))})]
+    for p in periods:
+        if rnd.random() < 0.2:
+            p["numberPhases"] = rnd.choice((1, 3, 0, 4))
+    schedule = {"id": rnd.randint(0, 5), "chargingRateUnit": rnd.choice(("A", "W")),
+                "chargingSchedulePeriod": periods}
+    if rnd.random() < 0.5:
+        schedule["startSchedule"] = _iso(rnd)
+    if rnd.random() < 0.3:
+        schedule["duration"] = rnd.randint(0, 100000)
+    if rnd.random() < 0.2:
+        schedule["minChargingRate"] = rnd.choice((0, 6, 1e6))
+    p = {"id": rnd.randint(-5, 10), "stackLevel": rnd.randint(0, 10),
+         "chargingProfilePurpose": purpose or rnd.choice((
+             "ChargingStationMaxProfile", "TxDefaultProfile", "TxProfile",
+             "ChargingStationExternalConstraints")),
+         "chargingProfileKind": rnd.choice(("Absolute", "Recurring", "Relative")),
+         "chargingSchedule": [schedule] * rnd.choice((1, 1, 1, 2, 4))}
+    if p["chargingProfileKind"] == "Recurring":
+        p["recurrencyKind"] = rnd.choice(("Daily", "Weekly"))
+    if rnd.random() < 0.3:
+        p["transactionId"] = rnd.choice(("tx-1", "", "FUZZ-1"))
+    for k in ("validFrom", "validTo"):
+        if rnd.random() < 0.2:
+            p[k] = _iso(rnd)
+    return p
+
+
+def _evse(rnd):
+    e = {"id": rnd.choice((0, 1, 2, 3, -1))}
+    if rnd.random() < 0.5:
+        e["connectorId"] = rnd.choice((1, 1, 2, 0))
+    return e
+
+
+def _certificate_hash(rnd):
+    h = "ab" * 32
+    return {"hashAlgorithm": rnd.choice(("SHA256", "SHA384", "SHA512")),
+            "issuerNameHash": rnd.choice((h, "", "zz")), "issuerKeyHash": h,
+            "serialNumber": rnd.choice(("1", "ff", "0" * 40, ""))}
+
+
+def valid_calls_201(pki, port):
+    """-> fn(rnd): a plausible payload (camelCase, as on the wire) for each action the 2.0.1
+    StationChargePoint handles. pki: a sim_hardware ManufacturerPki, so that its root can be
+    installed and an UpdateFirmware signed by it passes the certificate check and starts a
+    download job; port: the refused loopback port every http(s) location points at."""
+    addresses = _dm_addresses()
+    signer = pki.signer("ec")
+    package = b"fuzz package"
+    base = "http://127.0.0.1:%d/" % port
+    locations = (base + "evse-9.9.bin", "https://127.0.0.1:%d/x" % port, "ftp://127.0.0.1/x",
+                 "", "not a url", base)
+    tokens = (("TAG1", "ISO14443"), ("", "Central"), ("x" * 36, "eMAID"), ("T", "NoAuthorization"))
+
+    def calls(rnd):
+        evse_id = rnd.choice((0, 1, 1, 2, 3, -1, 2**31))
+        token, token_type = rnd.choice(tokens)
+        fw = signer.firmware(rnd.choice(locations), package,
+                             retrieve=rnd.choice(("2020-01-01T00:00:00Z", _iso(rnd))))
+        if rnd.random() < 0.2:
+            fw["installDateTime"] = _iso(rnd)
+        if rnd.random() < 0.15:
+            fw.pop(rnd.choice(("signingCertificate", "signature")))
+        log_spec = {"remoteLocation": rnd.choice(locations)}
+        for k in ("oldestTimestamp", "latestTimestamp"):
+            if rnd.random() < 0.3:
+                log_spec[k] = _iso(rnd)
+        optional = {"retries": rnd.choice((0, 1, 3)), "retryInterval": rnd.choice((0, 1, 60))}
+        return {
+            "GetVariables": {"getVariableData": [_dm_item(rnd, addresses)
+                                                 for _ in range(rnd.choice((1, 1, 3, 50, 51)))]},
+            "SetVariables": {"setVariableData": [_dm_item(rnd, addresses, value=True)
+                                                 for _ in range(rnd.choice((1, 1, 2, 5)))]},
+            "GetBaseReport": {"requestId": rnd.randint(-1, 100), "reportBase": rnd.choice((
+                "ConfigurationInventory", "FullInventory", "SummaryInventory"))},
+            "SetChargingProfile": {"evseId": evse_id, "chargingProfile": _profile201(rnd)},
+            "GetChargingProfiles": {"requestId": rnd.randint(0, 9), **(
+                {"evseId": evse_id} if rnd.random() < 0.5 else {}), "chargingProfile": {
+                k: v for k, v in (
+                    ("chargingProfilePurpose", rnd.choice(("TxDefaultProfile", "TxProfile"))),
+                    ("stackLevel", rnd.randint(0, 10)),
+                    ("chargingProfileId", [rnd.randint(0, 10)]),
+                    ("chargingLimitSource", [rnd.choice(("EMS", "Other", "SO", "CSO"))]))
+                if rnd.random() < 0.4}},
+            "ClearChargingProfile": {k: v for k, v in (
+                ("chargingProfileId", rnd.randint(-1, 10)),
+                ("chargingProfileCriteria", {k2: v2 for k2, v2 in (
+                    ("evseId", evse_id), ("chargingProfilePurpose", "TxDefaultProfile"),
+                    ("stackLevel", rnd.randint(0, 9))) if rnd.random() < 0.5}))
+                if rnd.random() < 0.5},
+            "GetCompositeSchedule": {"duration": rnd.choice((1, 3600, 86400, 366 * 86400,
+                                                             366 * 86400 + 1, 0, 10**12)),
+                                     "evseId": evse_id, **(
+                {"chargingRateUnit": rnd.choice(("A", "W"))} if rnd.random() < 0.7 else {})},
+            "RequestStartTransaction": {"idToken": {"idToken": token, "type": token_type},
+                                        "remoteStartId": rnd.randint(-1, 10**6), **(
+                {"evseId": evse_id} if rnd.random() < 0.7 else {}), **(
+                {"chargingProfile": _profile201(rnd, "TxProfile")}
+                if rnd.random() < 0.3 else {})},
+            "RequestStopTransaction": {"transactionId": rnd.choice(("tx-1", "", "x" * 36))},
+            "GetTransactionStatus": {"transactionId": "tx-1"} if rnd.random() < 0.5 else {},
+            "Reset": {"type": rnd.choice(("Immediate", "OnIdle")), **(
+                {"evseId": evse_id} if rnd.random() < 0.2 else {})},
+            "ChangeAvailability": {"operationalStatus": rnd.choice(("Operative",
+                                                                    "Inoperative")), **(
+                {"evse": _evse(rnd)} if rnd.random() < 0.6 else {})},
+            "UnlockConnector": {"evseId": evse_id, "connectorId": rnd.choice((1, 1, 2, 0))},
+            "TriggerMessage": {"requestedMessage": rnd.choice((
+                "BootNotification", "LogStatusNotification", "FirmwareStatusNotification",
+                "Heartbeat", "MeterValues", "SignChargingStationCertificate",
+                "SignV2GCertificate", "StatusNotification", "TransactionEvent",
+                "SignCombinedCertificate", "PublishFirmwareStatusNotification")), **(
+                {"evse": _evse(rnd)} if rnd.random() < 0.5 else {})},
+            "DataTransfer": {"vendorId": rnd.choice(("smartevse-ref", "x", "")), **(
+                {"messageId": rnd.choice(("GetEvseState", "nope"))}
+                if rnd.random() < 0.8 else {}), **({"data": rnd.choice((
+                    {"evseId": 1}, {"evseId": 9}, "1", [1], None, {"evseId": "1"}))}
+                    if rnd.random() < 0.8 else {})},
+            "GetLog": {"log": log_spec, "logType": rnd.choice(("SecurityLog",
+                                                               "DiagnosticsLog")),
+                       "requestId": rnd.randint(0, 100), **{
+                           k: v for k, v in optional.items() if rnd.random() < 0.3}},
+            "InstallCertificate": {"certificateType": rnd.choice((
+                "ManufacturerRootCertificate", "CSMSRootCertificate", "V2GRootCertificate",
+                "MORootCertificate")), "certificate": rnd.choice((
+                    pki.root_pem, signer.cert_pem, "-----BEGIN CERTIFICATE-----\nAAAA\n"
+                    "-----END CERTIFICATE-----\n", ""))},
+            "DeleteCertificate": {"certificateHashData": _certificate_hash(rnd)},
+            "GetInstalledCertificateIds": {"certificateType": [rnd.choice((
+                "ManufacturerRootCertificate", "V2GCertificateChain", "CSMSRootCertificate"))]}
+            if rnd.random() < 0.5 else {},
+            "CertificateSigned": {"certificateChain": rnd.choice((
+                signer.cert_pem, pki.root_pem + signer.cert_pem, "x")), **(
+                {"certificateType": rnd.choice(("ChargingStationCertificate",
+                                                "V2GCertificate"))}
+                if rnd.random() < 0.5 else {})},
+            "UpdateFirmware": {"requestId": rnd.randint(0, 100), "firmware": fw, **{
+                k: v for k, v in optional.items() if rnd.random() < 0.3}},
+        }
+
+    return calls
+
+
+async def ocpp201_station(state_dir):
+    """-> (charge point, recording connection, store, jobs): the 2.0.1 StationChargePoint as
+    gateway/cli.py wires it (Ocpp201Client with its device model, SmartCharging with the
+    2.0.1 rules, FirmwareUpdater with its certificate store, SecurityLog, CertificateSigning)
+    over a Station with two EVSE links that never come up; jobs() -> the log upload and
+    firmware update tasks running now. Call inside a running event loop; close the store
+    after."""
+    from dataclasses import replace
+
+    from gateway.charging import DEFAULT_CONFIG, PROFILE_FILE, SmartCharging
+    from gateway.firmware_update import FirmwareUpdater
+    from gateway.link import EvseLink
+    from gateway.ocpp201 import Ocpp201Client
+    from gateway.ocpp201.charge_point import StationChargePoint
+    from gateway.ocpp201.transactions import transaction_id
+    from gateway.security_log import SecurityLog
+    from gateway.smart.rules import V201
+    from gateway.station import Station
+    from gateway.station_certificate import CertificateSigning
+    from gateway.store import Store
+
+    store = Store(state_dir / "state.db")
+    links = [EvseLink(_OfflineTransport(), store, i, request_timeout_s=0.05) for i in (1, 2)]
+    station = Station(links, store)
+    station.security_log = SecurityLog(state_dir)
+    station.firmware = FirmwareUpdater(station, state_dir)
+    station.smart = SmartCharging(station, state_dir / PROFILE_FILE,
+                                  replace(DEFAULT_CONFIG, ocpp_version=V201))
+    client = Ocpp201Client("ws://127.0.0.1:9/", "FUZZ", station)  # never connects
+    station.smart.transaction_name = lambda key: transaction_id(client.tx_prefix, key)
+    client.signing = CertificateSigning(state_dir, "FUZZ", station, None, organization="fuzz")
+    await station.firmware.resume()
+    conn = _Connection(_CSMS_ANSWERS_201)
+    cp = StationChargePoint("FUZZ", conn, station, client, response_timeout=0.2)
+    client.cp = cp
+    conn.cp = cp
+
+    def jobs():
+        return (client.log_uploads._task, station.firmware._task)
+
+    return cp, conn, store, jobs
+
+
+def campaign_ocpp201(inputs, seed=5):
+    """The twin of campaign_ocpp for OCPP 2.0.1: the StationChargePoint of
+    gateway/ocpp201/charge_point.py with all its mixins (device model, smart charging,
+    logs, firmware, certificates, station certificate), wired as gateway/cli.py does
+    (ocpp201_station), fed raw OCPP-J text through route_message(): a plausible payload
+    for one of the 21 handled actions (25 %), a hostile variant of one (45 %), a byte-level
+    mutation of a plausible call's JSON text (15 %), an unhandled 2.0.1 action or an
+    unknown name (5 %), malformed framing (10 %). Network side effects are refused at
+    socket.create_connection (_RefusedNetwork). Same checks as campaign_ocpp, with the
+    OCPP-J 2.0.1 §4.3 error codes; the station's jobs (a log upload or firmware download
+    waiting out its retries) are cancelled at the end, not counted as a hang."""
+    from ocpp.v201.enums import Action
+
+    from sim_hardware.firmware_package import ManufacturerPki
+
+    unhandled = sorted(a.value for a in Action if a.value not in _HANDLED_201) + [
+        "FooBar", "", "getvariables", "RemoteStartTransaction"]
+    c = Campaign("ocpp201: StationChargePoint.route_message", inputs)
+    with _RefusedNetwork() as net:
+        c = drive_ocpp(c, random.Random(seed), ocpp201_station,
+                       valid_calls_201(ManufacturerPki(), net.port), unhandled,
+                       OCPP201_ERROR_CODES, shares=(0.25, 0.7, 0.85, 0.9),
+                       jobs_note="station jobs (log upload, firmware) cancelled at the end")
+    c.notes["network connections refused by the stub"] = net.attempts
+    return c
+
+
+_HANDLED_201 = {"CertificateSigned", "ChangeAvailability", "ClearChargingProfile",
+                "DataTransfer", "DeleteCertificate", "GetBaseReport", "GetChargingProfiles",
+                "GetCompositeSchedule", "GetInstalledCertificateIds", "GetLog",
+                "GetTransactionStatus", "GetVariables", "InstallCertificate",
+                "RequestStartTransaction", "RequestStopTransaction", "Reset",
+                "SetChargingProfile", "SetVariables", "TriggerMessage", "UnlockConnector",
+                "UpdateFirmware"}
+
+
 CAMPAIGNS = {"link": campaign_link, "modbus": campaign_modbus, "firmware": campaign_firmware,
-             "ocpp": campaign_ocpp}
+             "ocpp": campaign_ocpp, "ocpp201": campaign_ocpp201}
 # the issue's figure for each; about 1.5 minutes in all on two busy cores
-DEFAULT_INPUTS = {"link": TARGET, "modbus": TARGET, "firmware": TARGET, "ocpp": TARGET}
+DEFAULT_INPUTS = {"link": TARGET, "modbus": TARGET, "firmware": TARGET, "ocpp": TARGET,
+                  "ocpp201": TARGET}
 
 
 def main(argv=None):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -82,9 +83,13 @@ def load_pem(text):
     if len(text) > MAX_PEM_CHARS:
         raise CertificateError("certificate over %d characters" % MAX_PEM_CHARS)
     try:
-        return x509.load_pem_x509_certificate(text.encode())
-    except ValueError as e:
+        cert = x509.load_pem_x509_certificate(text.encode())
+        # cryptography parses these lazily: one that does not parse was stored, then broke
+        # every later use of its store (InternalError; found by bench/fuzz_campaigns.py)
+        cert.subject, cert.issuer, cert.public_key(), cert.serial_number, cert.extensions
+    except (ValueError, UnsupportedAlgorithm) as e:
         raise CertificateError("not a PEM X.509 certificate: %s" % e) from None
+    return cert
 
 
 def is_valid_now(cert, now=None):

@@ -7,6 +7,7 @@ a short read is a DownloadError; the update job retries per the request (retries
 retryInterval)."""
 
 import asyncio
+import http.client
 import ssl
 import urllib.error
 import urllib.request
@@ -49,7 +50,8 @@ def fetch_sync(url, ca_files=(), timeout_s=TIMEOUT_S, max_bytes=MAX_PACKAGE_BYTE
             if length is not None and int(length) > max_bytes:
                 raise DownloadError("package of %s bytes is over %d" % (length, max_bytes))
             data = r.read(max_bytes + 1)
-    except (urllib.error.URLError, OSError, ValueError, ssl.SSLError) as e:
+    except (urllib.error.URLError, OSError, ValueError, ssl.SSLError,
+            http.client.HTTPException) as e:  # InvalidURL of a port or host it refuses
         raise DownloadError("%s: %s" % (url, getattr(e, "reason", e))) from None
     if len(data) > max_bytes:
         raise DownloadError("package over %d bytes" % max_bytes)

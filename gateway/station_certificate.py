@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -90,7 +91,9 @@ class StationCertificate:
                                    "characters" % MAX_CHAIN_CHARS)
         try:
             chain = x509.load_pem_x509_certificates(chain_pem.encode())
-        except ValueError as e:
+            for c in chain:  # parsed lazily: a field that does not parse raised later (fuzzing)
+                c.subject, c.issuer, c.public_key(), c.serial_number, c.extensions
+        except (ValueError, UnsupportedAlgorithm) as e:
             raise CertificateError("the certificate chain is not PEM: %s" % e) from None
         pending = self.dir / PENDING_KEY
         try:

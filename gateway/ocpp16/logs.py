@@ -5,15 +5,13 @@ set by the client)."""
 from ocpp.routing import after, on
 from ocpp.v16 import call, call_result
 
-from gateway.log_upload import location_refusal
-
-LOG_TYPES = ("SecurityLog", "DiagnosticsLog")
+from gateway.log_upload import request_refusal
 
 
 class LogHandlers:
     @on("GetLog")
     def on_get_log(self, log, log_type, request_id, retries=None, retry_interval=None):
-        if location_refusal(log.get("remote_location")) or log_type not in LOG_TYPES:
+        if request_refusal(log, log_type):
             return call_result.GetLog(status="Rejected")
         self._log_name = self.log_uploads.name(log_type)
         return call_result.GetLog(status="AcceptedCanceled" if self.log_uploads.busy
@@ -21,7 +19,7 @@ class LogHandlers:
 
     @after("GetLog")
     async def after_get_log(self, log, log_type, request_id, retries=None, retry_interval=None):
-        if location_refusal(log.get("remote_location")) or log_type not in LOG_TYPES:
+        if request_refusal(log, log_type):
             return
 
         async def notify(status):

@@ -6,21 +6,17 @@ import logging
 from ocpp.routing import after, on
 from ocpp.v201 import call, call_result
 
-from gateway.log_upload import location_refusal
+from gateway.log_upload import request_refusal
 
 log = logging.getLogger(__name__)
-
-LOG_TYPES = ("SecurityLog", "DiagnosticsLog")
-
 
 class LogHandlers:
     @on("GetLog")
     def on_get_log(self, log, log_type, request_id, retries=None, retry_interval=None, **_):
-        refusal = location_refusal(log.get("remote_location"))
-        if refusal or log_type not in LOG_TYPES:
+        refusal = request_refusal(log, log_type)
+        if refusal:
             return call_result.GetLog(status="Rejected", status_info={
-                "reason_code": "InvalidURL" if refusal else "UnsupportedLogType",
-                "additional_info": (refusal or log_type)[:512]})
+                "reason_code": refusal[0], "additional_info": refusal[1][:512]})
         self._log_name = self.client.log_uploads.name(log_type)
         return call_result.GetLog(status="AcceptedCanceled" if self.client.log_uploads.busy
                                   else "Accepted", filename=self._log_name)
@@ -28,7 +24,7 @@ class LogHandlers:
     @after("GetLog")
     async def after_get_log(self, log, log_type, request_id, retries=None, retry_interval=None,
                             **_):
-        if location_refusal(log.get("remote_location")) or log_type not in LOG_TYPES:
+        if request_refusal(log, log_type):
             return
         client = self.client
 

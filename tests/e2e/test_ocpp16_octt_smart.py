@@ -387,6 +387,10 @@ def test_site_limit_shared_between_two_evses(csms, sim, sim2, start_gateway):
     now = int(time.time())
     assert _set(csms, 0, _profile(40, "ChargePointMaxProfile", [(0, 20)],
                                   start_s=now - 60)) == "Accepted"
+    # the invariant holds from the moment both firmwares hold the station limit's shares (a
+    # plug-in within the push's own latency, P2, would still see the unlimited offer)
+    for s in (sim, sim2):  # two idle EVSEs: 10 A each
+        s.wait(lambda st: st["limits"].get("schedule") == 10000, 10, "the site share in force")
     watch = _OfferWatch([sim, sim2])
     watch.start()
     try:
