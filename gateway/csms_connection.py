@@ -12,6 +12,7 @@ ChargePoint class mixes in `QueueHooks`."""
 import asyncio
 import json
 import logging
+import time
 import uuid
 
 import websockets
@@ -72,6 +73,8 @@ class CsmsConnection:
         self.connect_kwargs = connect_kwargs or {}  # security profile (gateway/security.py)
         self.cp = None
         self.accepted = False
+        self._status_dirty = set()  # connectors whose status is to be told (statuses())
+        self._status_event = asyncio.Event()
         self._failure = None  # the security event of the failing connections, logged once
 
     # --- what the adapter gives -----------------------------------------------------------
@@ -104,6 +107,50 @@ class CsmsConnection:
 
     def connected(self, up):
         """Called when the CSMS accepted the station (True) and when the connection ends."""
+
+    def heartbeat_interval_s(self):
+        raise NotImplementedError
+
+    def heartbeat_call(self):
+        raise NotImplementedError
+
+    def status_message(self, cid):
+        """The StatusNotification of connector / EVSE cid to send now, or None."""
+        raise NotImplementedError
+
+    def status_sent(self, cid):
+        """The status_message of cid was answered."""
+
+    # --- statuses and heartbeats (both versions) ------------------------------------------
+
+    def status_changed(self, cid, st=None):
+        """Connector / EVSE cid has a status to tell (Station.on_status listener too)."""
+        self._status_dirty.add(cid)
+        self._status_event.set()
+
+    async def statuses(self, cp):
+        """Forever: each connector marked by status_changed, lowest id first."""
+        while True:
+            await self._status_event.wait()
+            self._status_event.clear()
+            while self._status_dirty:
+                cid = min(self._status_dirty)
+                self._status_dirty.discard(cid)
+                msg = self.status_message(cid)
+                if msg is not None:
+                    await cp.call(msg)
+                    self.status_sent(cid)
+
+    async def heartbeats(self, cp):
+        """Heartbeat every heartbeat_interval_s(), read every second: a change by the CSMS is
+        effective at once."""
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(1)
+            interval = self.heartbeat_interval_s()
+            if interval > 0 and time.monotonic() - last >= interval:
+                last = time.monotonic()
+                await cp.call(self.heartbeat_call())
 
     # --- the connection -------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import hashlib
 import logging
 import os
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
@@ -49,6 +49,19 @@ CANCELLABLE = ("download", "install")
 # the security event of a verification failure (2.0.1 L01.FR.03 / whitepaper)
 SECURITY_EVENTS = {sig.INVALID_CERTIFICATE: "InvalidFirmwareSigningCertificate",
                    sig.INVALID_SIGNATURE: "InvalidFirmwareSignature"}
+
+
+async def send_message(cp, p, status_call, security_call):
+    """A queued message of the job (ACTION) sent with the version's calls: status_call(status,
+    request_id) -> its (Signed)FirmwareStatusNotification, security_call the version's
+    SecurityEventNotification class. True once answered (a CallError raises: retried)."""
+    if p["kind"] == "status":
+        await cp.call(status_call(p["status"], p["request_id"]), suppress=False)
+    else:
+        stamp = datetime.fromtimestamp(p["unix_s"], UTC).isoformat().replace("+00:00", "Z")
+        await cp.call(security_call(type=p["type"], timestamp=stamp,
+                                    tech_info=p.get("tech_info")), suppress=False)
+    return True
 
 
 def unix_s_of(text):

@@ -18,7 +18,6 @@ start with a lower one is refused ("downgrade", whitepaper: the profile can only
 """
 
 import base64
-import os
 import re
 import secrets
 import ssl
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gateway.private_file import write_private
 from gateway.station_certificate import StationCertificate
 
 PASSWORD_FILE = "csms_password"
@@ -43,16 +43,6 @@ PROFILES = {0: ("ws", False, False), 1: ("ws", True, False), 2: ("wss", True, Fa
 
 def generate_password():
     return "".join(secrets.choice(GENERATED_ALPHABET) for _ in range(GENERATED_LENGTH))
-
-
-def _write_private(path, text):
-    """Write text to a new file readable by the owner only (0600 from creation)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -109,7 +99,7 @@ class Security:
         self.password_file = path
         if password_file is None and not path.exists():
             state.mkdir(parents=True, exist_ok=True)
-            _write_private(path, generate_password() + "\n")
+            write_private(path, generate_password() + "\n")
             self.generated_password_file = path
         try:
             text = path.read_text().strip()
@@ -130,7 +120,7 @@ class Security:
         if not PASSWORD_RE.fullmatch(password):
             raise ValueError("not a 16-40 character password of the allowed characters")
         path = self.password_file or Path(state_dir) / PASSWORD_FILE
-        _write_private(path, password + "\n")
+        write_private(path, password + "\n")
         self.password = password
 
     def persist(self, state_dir):
@@ -138,7 +128,7 @@ class Security:
         keep or raise it."""
         path = Path(state_dir) / PROFILE_FILE
         if read_profile(state_dir) != self.profile:
-            _write_private(path, "%d\n" % self.profile)
+            write_private(path, "%d\n" % self.profile)
 
     def connect_kwargs(self):
         kw = {}

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from gateway.certificates import CertificateStore
+from gateway.private_file import write_private
 
 DIR = "station_cert"
 PENDING_KEY = "pending_key.pem"
@@ -34,15 +35,6 @@ MAX_CHAIN_CHARS = 10000  # CertificateSignedRequest.certificateChain maxLength
 
 class CertificateError(ValueError):
     """A signed certificate the station refuses; str() says why."""
-
-
-def _write_private(path, data):
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
 
 
 def _key_pem(key):
@@ -75,7 +67,7 @@ class StationCertificate:
         key = ec.generate_private_key(ec.SECP256R1())
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
-        _write_private(self.dir / PENDING_KEY, _key_pem(key))
+        write_private(self.dir / PENDING_KEY, _key_pem(key))
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, self.station_id),
                           x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization)])
         csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(
@@ -122,8 +114,8 @@ class StationCertificate:
         for name in (CERT, KEY):
             if (self.dir / name).exists():
                 os.replace(self.dir / name, self.dir / ("previous_" + name))
-        _write_private(self.dir / CERT, chain_pem.encode())
-        _write_private(self.dir / KEY, pending.read_bytes())
+        write_private(self.dir / CERT, chain_pem.encode())
+        write_private(self.dir / KEY, pending.read_bytes())
         pending.unlink()
         return leaf
 

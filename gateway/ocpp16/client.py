@@ -68,17 +68,11 @@ class Ocpp16Client(CsmsConnection):
         self.signing = None  # gateway.station_certificate.CertificateSigning, set by cli.py
         station.remote_start_timeout_s = self.config.number("ConnectionTimeOut")
         self.config.on_change(self._config_changed)
-        self._status_dirty = set()
-        self._status_event = asyncio.Event()
-        station.on_status(self._status_changed)
+        station.on_status(self.status_changed)
 
     def _config_changed(self, key, value):
         if key == "ConnectionTimeOut":
             self.station.remote_start_timeout_s = int(value)
-
-    def _status_changed(self, connector_id, st):
-        self._status_dirty.add(connector_id)
-        self._status_event.set()
 
     async def run(self):
         """Forever: connect, serve, reconnect after the backoff (MeterValues are sampled
@@ -106,9 +100,9 @@ class Ocpp16Client(CsmsConnection):
 
     async def session(self, cp):
         await self._boot(cp)
-        self._status_dirty.update((0,) + self.station.connector_ids)
-        self._status_event.set()
-        await asyncio.gather(self._heartbeats(cp), self._statuses(cp), self.sender(cp))
+        for cid in (0,) + self.station.connector_ids:
+            self.status_changed(cid)
+        await asyncio.gather(self.heartbeats(cp), self.statuses(cp), self.sender(cp))
 
     def _boot_notification(self):
         return call.BootNotification(charge_point_model=self.model,
@@ -128,25 +122,15 @@ class Ocpp16Client(CsmsConnection):
                 return
             await asyncio.sleep(interval if interval > 0 else DEFAULT_RETRY_S)
 
-    async def _heartbeats(self, cp):
-        last = time.monotonic()
-        while True:  # HeartbeatInterval is read every second: a change is effective at once
-            await asyncio.sleep(1)
-            interval = self.config.number("HeartbeatInterval")
-            if interval > 0 and time.monotonic() - last >= interval:
-                last = time.monotonic()
-                await cp.call(call.Heartbeat())
+    def heartbeat_interval_s(self):
+        return self.config.number("HeartbeatInterval")
 
-    async def _statuses(self, cp):
-        while True:
-            await self._status_event.wait()
-            self._status_event.clear()
-            while self._status_dirty:
-                cid = min(self._status_dirty)
-                self._status_dirty.discard(cid)
-                st = self._connector0() if cid == 0 else self.station.status(cid)
-                if st is not None:
-                    await cp.call(status_call(cid, st, time.time()))
+    def heartbeat_call(self):
+        return call.Heartbeat()
+
+    def status_message(self, cid):
+        st = self._connector0() if cid == 0 else self.station.status(cid)
+        return None if st is None else status_call(cid, st, time.time())
 
     def _connector0(self):
         return ConnectorStatus("Available")  # connector 0: the station itself

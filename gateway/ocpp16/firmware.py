@@ -18,23 +18,18 @@ import logging
 from ocpp.routing import on
 from ocpp.v16 import call, call_result
 
+from gateway.firmware_update import send_message
 from gateway.firmware_update import unix_s_of as _unix_s
-from gateway.ocpp16.pdus import iso
 
 log = logging.getLogger(__name__)
 
 
 async def send_firmware_message(cp, p):
     """A queued message of the job (gateway/firmware_update.py ACTION) -> its 1.6 call."""
-    if p["kind"] == "status":
-        await cp.call(call.SignedFirmwareStatusNotification(status=p["status"],
-                                                            request_id=p["request_id"]),
-                      suppress=False)
-    else:
-        await cp.call(call.SecurityEventNotification(type=p["type"], timestamp=iso(p["unix_s"]),
-                                                     tech_info=p.get("tech_info")),
-                      suppress=False)
-    return True
+    def status_call(status, request_id):
+        return call.SignedFirmwareStatusNotification(status=status, request_id=request_id)
+
+    return await send_message(cp, p, status_call, call.SecurityEventNotification)
 
 
 class FirmwareHandlers:

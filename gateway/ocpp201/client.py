@@ -104,8 +104,7 @@ class Ocpp201Client(CsmsConnection):
         self.boot_status = None  # the last BootNotification answer's status
         self._online = []  # [accepted unix s, ended unix s or None] of each connection
         self._sent_status = {}  # evse id -> the ConnectorStatusEnumType the CSMS knows
-        self._status_dirty = set()
-        self._status_event = asyncio.Event()
+        self._sending_status = {}  # evse id -> the one whose StatusNotification is out
         self._charging_state = {}  # evse id -> (session key, chargingState) last queued
         station.on_status(self._status_changed)
         self.security, self.state_dir = security, state_dir
@@ -163,9 +162,9 @@ class Ocpp201Client(CsmsConnection):
         if self.offline_s() > self.dm.number("OCPPCommCtrlr", "OfflineThreshold"):
             self._sent_status.clear()  # B04.FR.01: every connector; else (FR.02) the changed
         self.connected(True)
-        self._status_dirty.update(self.station.connector_ids)
-        self._status_event.set()
-        await asyncio.gather(self._heartbeats(cp), self._statuses(cp), self.sender(cp))
+        for cid in self.station.connector_ids:
+            self.status_changed(cid)
+        await asyncio.gather(self.heartbeats(cp), self.statuses(cp), self.sender(cp))
 
     def _variable_changed(self, component, variable, instance, value):
         if (component, variable) == ("SecurityCtrlr", "BasicAuthPassword"):
@@ -219,20 +218,16 @@ class Ocpp201Client(CsmsConnection):
                 return
             await asyncio.sleep(interval if interval > 0 else DEFAULT_RETRY_S)
 
-    async def _heartbeats(self, cp):
-        last = time.monotonic()
-        while True:  # read every second: a SetVariables of the interval is effective at once
-            await asyncio.sleep(1)
-            interval = self.dm.number("OCPPCommCtrlr", "HeartbeatInterval")
-            if interval > 0 and time.monotonic() - last >= interval:
-                last = time.monotonic()
-                await cp.call(call.Heartbeat())
+    def heartbeat_interval_s(self):
+        return self.dm.number("OCPPCommCtrlr", "HeartbeatInterval")
+
+    def heartbeat_call(self):
+        return call.Heartbeat()
 
     # --- connector status (G01) and the transaction's charging state ----------------------
 
     def _status_changed(self, cid, st):
-        self._status_dirty.add(cid)
-        self._status_event.set()
+        self.status_changed(cid)
         state = CHARGING_STATE.get(st.status)
         s = self.station.session(cid)
         if state is None or not (s and s.get("authorized")):
@@ -248,18 +243,16 @@ class Ocpp201Client(CsmsConnection):
             {"trigger": "ChargingStateChanged", "charging_state": state,
              "unix_s": int(self.clock())}))
 
-    async def _statuses(self, cp):
-        while True:
-            await self._status_event.wait()
-            self._status_event.clear()
-            while self._status_dirty:
-                cid = min(self._status_dirty)
-                self._status_dirty.discard(cid)
-                st = self.station.status(cid)
-                if st is None or self._sent_status.get(cid) == connector_status(st):
-                    continue
-                await cp.call(status_call(cid, st, time.time()))
-                self._sent_status[cid] = connector_status(st)
+    def status_message(self, cid):
+        """G01: a StatusNotification only when the EVSE's 2.0.1 status changed."""
+        st = self.station.status(cid)
+        if st is None or self._sent_status.get(cid) == connector_status(st):
+            return None
+        self._sending_status[cid] = connector_status(st)
+        return status_call(cid, st, time.time())
+
+    def status_sent(self, cid):
+        self._sent_status[cid] = self._sending_status.pop(cid)
 
     # --- the durable queue ----------------------------------------------------------------
 
