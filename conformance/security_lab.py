@@ -21,15 +21,14 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from gateway.security_log import SecurityLog
 from sim_hardware.broker import make_ca
 from sim_hardware.csms201 import Csms201
 from sim_hardware.demo import processes as parts
+from sim_hardware.upload_server import UploadServer
 
 STATION = "CONF-SEC"
 PROVISIONED = "gateway: generated CSMS password for station %s: " % STATION
@@ -45,35 +44,6 @@ def server_context(pki):
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(pki / "server.pem", pki / "server.key")
     return ctx
-
-
-class Uploads:
-    """A loopback HTTP server keeping every POSTed multipart file: files [(name, bytes)]."""
-
-    def __init__(self):
-        self.files = []
-        files = self.files
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                boundary = self.headers["Content-Type"].split("boundary=")[1].encode()
-                head, _, data = body.split(b"--" + boundary)[1].partition(b"\r\n\r\n")
-                name = head.split(b'filename="')[1].split(b'"')[0].decode()
-                files.append((name, data[:-2]))  # the part ends with CRLF
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d/upload" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def listening_sockets(pid):
@@ -121,7 +91,7 @@ class SecurityLab:
         self.charger = parts.Charger(self.logs, "cpython", 1, 1, SETTINGS)
         self.charger.wait_ready()
         self.csms = Csms201(ssl_context=server_context(self.pki), passwords={}).start()
-        self.uploads = Uploads()
+        self.uploads = UploadServer()  # the GetLog target
         self.started_unix_s = time.time()
         self.gateway = self._gateway(self.args())
         found = self.gateway.wait_lines((PROVISIONED, "gateway: station"))

@@ -6,9 +6,7 @@ loopback HTTP server started by the test."""
 import json
 import os
 import stat
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from ocpp.v16 import call as call16
@@ -17,43 +15,14 @@ from ocpp16_fixture import Gateway
 
 from gateway.security_log import FILE, SecurityLog
 from sim_hardware.csms16 import Csms16
+from sim_hardware.upload_server import UploadServer
 
 PASSWORD = "Zq7-Station:Key.0001"
 
 
-class Uploads:
-    """A loopback HTTP server keeping every POSTed multipart file: `files` [(name, bytes)]."""
-
-    def __init__(self):
-        self.files = []
-        uploads = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                boundary = self.headers["Content-Type"].split("boundary=")[1].encode()
-                part = body.split(b"--" + boundary)[1]
-                head, _, data = part.partition(b"\r\n\r\n")
-                name = head.split(b'filename="')[1].split(b'"')[0].decode()
-                uploads.files.append((name, data[:-2]))  # the part ends with CRLF
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d/upload" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def uploads():
-    u = Uploads()
+    u = UploadServer()
     yield u
     u.stop()
 
