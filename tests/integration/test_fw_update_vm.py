@@ -254,7 +254,7 @@ def test_issue10_wrong_hash_fw_failed_and_old_firmware_runs(charger, good_bundle
             assert f["status"] == lm.ST_REJECTED and f["state"] == lm.FW_FAILED
             assert (await gw.trigger_status())["state"] == lm.FW_FAILED
             await _event(gw, (lm.FW_FAILED, lm.ST_FAILED, lm.FWS_FAILED, 0))
-            assert gw.hellos() == [OLD]
+            assert set(gw.hellos()) == {OLD}  # the old firmware only
             st = charger("status")["status"]
             assert st["resets"] == 0 and st["firmware"]["slot"] == ""
 
@@ -283,7 +283,8 @@ def test_issue10_truncated_transfer_fw_failed_and_old_firmware_runs(charger, goo
             assert (f["status"], f["state"]) == (lm.ST_INVALID, lm.FW_FAILED)
             await _event(gw, (lm.FW_FAILED, lm.ST_INVALID, lm.FWS_FAILED, 0))
             assert (await gw.trigger_status())["state"] == lm.FW_FAILED
-            assert gw.hellos() == [OLD]
+            # the old firmware only (a busy host may see the link say HELLO again)
+            assert set(gw.hellos()) == {OLD}
             st = charger("status")["status"]
             assert st["resets"] == 0 and st["firmware"]["slot"] == ""
 
