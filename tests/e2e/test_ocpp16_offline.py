@@ -161,11 +161,16 @@ def test_tc_038_offline_stop_transaction(csms, meter_sim, start_gateway):
     stop = csms.wait_for("StopTransaction", timeout_s=15)
     assert stop["transactionId"] == tx_id and stop["reason"] == "EVDisconnected"
     assert abs((stop["meterStop"] - start["meterStart"]) - (after - before)) <= 1
-    boot2 = _index(csms, "BootNotification", lambda p: True) + 1
-    csms.wait_status(1, "Available")
-    late = [p["status"] for d, t, a, p in list(csms.messages)[boot2:]
-            if d == "in" and a == "StatusNotification" and p["connectorId"] == 1]
-    assert late and late[-1] == "Available", late
+    csms.wait_for("BootNotification", count=2)  # the reconnection's
+    boot2 = max(i for i, (d, t, a, p) in enumerate(list(csms.messages))
+                if d == "in" and a == "BootNotification") + 1
+
+    def late():
+        return [p["status"] for d, t, a, p in list(csms.messages)[boot2:]
+                if d == "in" and a == "StatusNotification" and p["connectorId"] == 1]
+
+    csms.wait_until(late, 10, "connector 1's status after the reconnection")
+    assert late()[-1] == "Available", late()
 
 
 def test_tc_039_offline_transaction(csms, meter_sim, start_gateway):
