@@ -229,7 +229,8 @@ def test_tc_032_1_power_failure_during_a_transaction(csms, meter_sim, start_gate
     meter_sim.wait(lambda s: s["power"] == 1, 15, "the power to return")
     start_gateway(csms, meter_sim, dict(FAST, free_vend_id_tag=None))
     csms.wait_for("BootNotification", count=2, timeout_s=15)
-    boot2 = _index(csms, "BootNotification", lambda p: True) + 1
+    boot2 = max(i for i, (d, t, a, p) in enumerate(list(csms.messages))
+                if d == "in" and a == "BootNotification") + 1  # the restarted gateway's
     stop = csms.wait_for("StopTransaction", timeout_s=20)
     assert stop["reason"] == "PowerLoss" and stop["transactionId"] == csms.transactions[0][0]
     assert abs(start["meterStart"] - before) <= 1
