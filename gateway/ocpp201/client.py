@@ -310,10 +310,8 @@ class Ocpp201Client(CsmsConnection):
             await store.aio(store.discard, m.id, "no Started event for its transaction")
             return False, None
         seq_no = store.get_meta(seq_key(cid, key), 0)
-        unix_s = p.get("unix_s")
-        if unix_s is None and p.get("meter_value"):
-            unix_s = m.created_unix_ms // 1000
-        offline = self.was_offline(unix_s if unix_s is not None else m.created_unix_ms // 1000)
+        # when the event happened: its record's time, else when it was queued (MeterValues)
+        offline = self.was_offline(p.get("unix_s", m.created_unix_ms // 1000))
         r = await self.call_tracked(cp, m, transaction_event(m.action, p, tx_id, seq_no,
                                                              offline))
         if m.action == "tx_start":
