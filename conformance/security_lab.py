@@ -17,7 +17,6 @@ line run again with other options (`python -m gateway`, exit status and message)
 import contextlib
 import json
 import os
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 
 from gateway.security_log import SecurityLog
-from sim_hardware.broker import make_ca
+from sim_hardware.broker import make_ca, server_context
 from sim_hardware.csms201 import Csms201
 from sim_hardware.demo import processes as parts
 from sim_hardware.upload_server import UploadServer
@@ -37,13 +36,6 @@ RECONNECT_MAX_S = 1  # the gateway's longest wait between connection attempts he
 INSTALLER_WAIT_S = 15  # the first refused connection, before the password is entered
 BOOT_WAIT_S = 30
 CLI_TIMEOUT_S = 60
-
-
-def server_context(pki):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(pki / "server.pem", pki / "server.key")
-    return ctx
 
 
 def listening_sockets(pid):

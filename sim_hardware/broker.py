@@ -16,6 +16,7 @@ import ipaddress
 import os
 import pwd
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -117,6 +118,18 @@ class Mosquitto:
             return self.log.read_text(errors="replace")[-n:]
         except OSError:
             return ""
+
+
+def server_context(directory, client_ca=None):
+    """A TLS 1.2+ server context with make_ca's server.pem / server.key of directory; with
+    client_ca (a CA file) client certificates are required (OCPP security profile 3)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(directory / "server.pem", directory / "server.key")
+    if client_ca is not None:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(client_ca)
+    return ctx
 
 
 def make_ca(directory, client=False, keep_ca_key=False):

@@ -6,7 +6,6 @@ wrong password gets nothing; the station's generated password is its own."""
 
 import contextlib
 import os
-import ssl
 import stat
 import sys
 import tempfile
@@ -14,19 +13,12 @@ import time
 from pathlib import Path
 
 from conformance.registry import check
-from sim_hardware.broker import make_ca
+from sim_hardware.broker import make_ca, server_context
 from sim_hardware.csms16 import Csms16
 from sim_hardware.demo import processes as parts
 
 STATION = "CONF-S5"
 REFUSED_WAIT_S = 8
-
-
-def _server(directory):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(directory / "server.pem", directory / "server.key")
-    return ctx
 
 
 @contextlib.contextmanager
@@ -76,11 +68,11 @@ def secure_communication(target, r):
         os.chmod(pw, 0o600)
         args = ("--security-profile", "2", "--password-file", str(pw), "--csms-ca",
                 str(good / "ca.pem"))
-        cases = (("installed root, right password", _server(good), pw.read_text().strip(),
+        cases = (("installed root, right password", server_context(good), pw.read_text().strip(),
                   True),
-                 ("server certificate from another root", _server(other),
+                 ("server certificate from another root", server_context(other),
                   pw.read_text().strip(), False),
-                 ("wrong password", _server(good), "Not-The-Password-0001", False))
+                 ("wrong password", server_context(good), "Not-The-Password-0001", False))
         for what, ctx, expected_pw, should_boot in cases:
             csms = Csms16(ssl_context=ctx, passwords={STATION: expected_pw}).start()
             t0 = time.monotonic()

@@ -34,6 +34,14 @@ def sim():
 
 
 @pytest.fixture
+def meter_sim():
+    """An emulated charger with an Eastron SDM630 on its Modbus line."""
+    s = Sim(extra_args=("--meter", "SDM630"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture
 def sim2():
     """A second emulated charger: EVSE 2 of a two-EVSE station (start_gateway(csms, [sim,
     sim2]))."""

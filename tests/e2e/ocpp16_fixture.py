@@ -13,11 +13,31 @@ import threading
 import time
 from pathlib import Path
 
+from protocols.iec61851 import duty_from_current
+
 REPO = Path(__file__).resolve().parents[2]
 # no_charge_windows=[]: the gateway syncs the real time, and the firmware's default UK-10
 # windows (weekdays 08-11, 16-22 UK time) would otherwise hold charges at those hours
 SIM_SETTINGS = ("random_delay_max_s=0", "telemetry_interval_s=1", "pwm_min_interval_ms=0",
                 "no_charge_windows=[]")
+
+
+def duty(a):
+    """The pilot duty (permille) of a current of a amps (IEC 61851-1 Annex A)."""
+    return duty_from_current(int(a * 1000))
+
+
+def import_wh(sim):
+    return sim.status()["meter"]["import_wh"]
+
+
+def charge(sim):
+    """Plug in and draw 16 A on 3 phases; -> the meter's import register before."""
+    before = import_wh(sim)
+    sim.control("plug", state="B", pp_ohms=220)
+    sim.control("draw", a=16, phases=3)
+    sim.wait(lambda s: s["draw_ma"] > 15000, 15, "16 A to flow")
+    return before
 
 
 def read_lines(proc, prefixes, timeout_s):

@@ -30,6 +30,7 @@ from ocpp.v16 import call
 from gateway.charging import PROFILE_FILE, SmartCharging
 from gateway.link import Backoff, EvseLink, make_transport
 from gateway.ocpp16 import Ocpp16Client
+from gateway.smart.model import format_time as _iso
 from gateway.station import Station
 from gateway.store import Store
 from protocols import link
@@ -53,10 +54,6 @@ def _error_code(reply):
     assert reply[0] == 4, "expected a CallError, got %r" % (reply,)
     assert len(reply) == 5 and isinstance(reply[3], str) and isinstance(reply[4], dict)
     return reply[2]
-
-
-def _iso(unix_s):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix_s))
 
 
 def _profile(profile_id, purpose="TxDefaultProfile", periods=((0, 10),), stack_level=0):

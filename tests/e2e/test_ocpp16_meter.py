@@ -2,16 +2,7 @@
 and `python -m sim_hardware --meter SDM630` (the firmware polls an emulated MID meter, so the
 TELEMETRY carries real readings), named after the OCTT cases they mirror."""
 
-import pytest
 from ocpp.v16 import call
-from ocpp16_fixture import Sim
-
-
-@pytest.fixture
-def meter_sim():
-    s = Sim(extra_args=("--meter", "SDM630"))
-    yield s
-    s.stop()
 
 
 def _values(mv, measurand):

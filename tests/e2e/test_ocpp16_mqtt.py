@@ -12,15 +12,12 @@ from mosquitto_fixture import broker_fixture
 from ocpp.v16 import call
 from ocpp16_fixture import Gateway, Sim
 
+from gateway.smart.model import format_time as _iso
 from protocols import iec61851
 
 PREFIX = "site7"
 GATEWAY = ("gateway", "gw-4c1e8a7b2d9f3e60")
 CHARGER = ("charger", "ch-7a3d9e1f5b2c4d81")
-
-
-def _iso(unix_s):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix_s))
 
 
 def _tx_default(profile_id, limit_a):

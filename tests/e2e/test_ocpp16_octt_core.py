@@ -15,12 +15,10 @@ import pytest
 from ocpp.v16 import call
 from ocpp16_fixture import Sim
 
+from gateway.smart.model import format_time as _iso
+
 VENDOR_ID = "smartevse-ref"  # gateway/ocpp16/pdus.py, docs/ocpp.md
 DUTY_10_A_PERMILLE = 166  # IEC 61851-1 Annex A: I = 0.6 x duty% -> 10 A = 16.6 %
-
-
-def _iso(unix_s):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix_s))
 
 
 def _inbound(csms):
@@ -430,13 +428,6 @@ def test_uk_11_ag_12_delay_and_override_visible_upstream(csms, delay_sim, start_
     time.sleep(0.5)
     sim.control("press_button", ms=200)
     _wait_notice(csms, "ManualOverride", lambda d: not d["active"])
-
-
-@pytest.fixture
-def meter_sim():
-    s = Sim(extra_args=("--meter", "SDM630"))
-    yield s
-    s.stop()
 
 
 def test_ag_03_meter_fault_visible_upstream(csms, meter_sim, start_gateway):

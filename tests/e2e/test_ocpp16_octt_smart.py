@@ -11,28 +11,17 @@ import json
 import socket
 import threading
 import time
-from datetime import datetime
 
 from ocpp.v16 import call
-from ocpp16_fixture import LinkRelay
+from ocpp16_fixture import LinkRelay, duty
 
+from gateway.smart.model import format_time as _iso
+from gateway.smart.model import parse_time as _unix
 from protocols.iec61851 import duty_from_current
 
 FREE_DUTY = duty_from_current(32000)  # the sim's 32 A rating, nothing else limiting
 UNCONSTRAINED_A = 80.0  # GetCompositeSchedule shows an unconstrained period as 80 A
 DAY_S = 86400
-
-
-def duty(a):
-    return duty_from_current(int(a * 1000))
-
-
-def _iso(unix_s):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix_s))
-
-
-def _unix(iso):
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
 
 
 def _profile(pid, purpose, periods, stack=0, kind="Absolute", start_s=None, duration_s=None,

@@ -15,6 +15,8 @@ import time
 import pytest
 from ocpp.v16 import call
 from ocpp16_fixture import Sim
+from ocpp16_fixture import charge as _charge
+from ocpp16_fixture import import_wh as _import_wh
 
 METER = '{"model": "SDM630", "unit_id": 1, "baud": 9600, "parity": "N", "poll_ms": 200}'
 FAST = {"reconnect_max_s": 1}  # the gateway retries the CSMS at least every second
@@ -26,19 +28,6 @@ def meter_sim():
     s.control("set_ev", response_ms=200)
     yield s
     s.stop()
-
-
-def _import_wh(sim):
-    return sim.status()["meter"]["import_wh"]
-
-
-def _charge(sim):
-    """Plug in and draw 16 A on 3 phases; -> the meter's import register before."""
-    before = _import_wh(sim)
-    sim.control("plug", state="B", pp_ohms=220)
-    sim.control("draw", a=16, phases=3)
-    sim.wait(lambda s: s["draw_ma"] > 15000, 15, "16 A to flow")
-    return before
 
 
 def _stop_drawing(sim):

@@ -8,11 +8,9 @@ import time
 
 from ocpp.v16 import call
 
+from gateway.smart.model import format_time as _iso
+
 DUTY_10_A_PERMILLE = 166  # IEC 61851-1 Annex A: I = 0.6 x duty% -> 10 A = 16.6 %
-
-
-def _iso(unix_s):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix_s))
 
 
 def _profile(profile_id, purpose, limit_a, start_period_s=0, stack_level=0, tx_id=None):

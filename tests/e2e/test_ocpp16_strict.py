@@ -11,9 +11,10 @@ import time
 
 import pytest
 import websockets
-from ocpp16_fixture import Sim
 from strict_csms import StrictCsms
 from websockets.sync.client import connect
+
+from gateway.smart.model import format_time as _iso
 
 DUTY_10_A_PERMILLE = 166  # IEC 61851-1 Annex A: I = 0.6 x duty% -> 10 A = 16.6 %
 
@@ -23,17 +24,6 @@ def strict(tmp_path):
     c = StrictCsms(tmp_path / "strict_csms.err")
     yield c
     c.stop()
-
-
-@pytest.fixture
-def meter_sim():
-    s = Sim(extra_args=("--meter", "SDM630"))
-    yield s
-    s.stop()
-
-
-def _iso(unix_s):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix_s))
 
 
 def _tx_default_10_a(profile_id):

@@ -17,10 +17,12 @@ TC_K_39: an unconstrained period is reported as the station's own limit, the EVS
 (the 1.6 side reports 80 A, docs/smart_charging.md)."""
 
 import time
-from datetime import datetime
 
 from ocpp.v201 import call
+from ocpp16_fixture import duty
 
+from gateway.smart.model import format_time as _iso
+from gateway.smart.model import parse_time as _unix
 from gateway.smart.model import snake_case
 from protocols.iec61851 import duty_from_current
 
@@ -29,18 +31,6 @@ FREE_DUTY = duty_from_current(32000)  # the sim's 32 A rating, nothing else limi
 # the sim EVSE's 32 A rating from its HELLO
 UNCONSTRAINED_A = 32.0
 TOKEN = {"idToken": "TAG-K", "type": "Central"}
-
-
-def duty(a):
-    return duty_from_current(int(a * 1000))
-
-
-def _iso(unix_s):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix_s))
-
-
-def _unix(iso):
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
 
 
 def _profile(pid, purpose, periods, stack=0, kind="Absolute", start_s=None, duration_s=None,

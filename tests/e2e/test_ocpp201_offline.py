@@ -16,6 +16,8 @@ import time
 import pytest
 from ocpp.v201 import call
 from ocpp16_fixture import Sim
+from ocpp16_fixture import charge as _charge
+from ocpp16_fixture import import_wh as _import_wh
 
 METER = '{"model": "SDM630", "unit_id": 1, "baud": 9600, "parity": "N", "poll_ms": 200}'
 FAST = {"reconnect_max_s": 1}
@@ -34,19 +36,6 @@ def _set(csms, component, variable, value, instance=None):
     r = csms.request(call.SetVariables(set_variable_data=[{
         "component": {"name": component}, "variable": var, "attribute_value": str(value)}]))
     assert r.set_variable_result[0]["attribute_status"] == "Accepted", r
-
-
-def _import_wh(sim):
-    return sim.status()["meter"]["import_wh"]
-
-
-def _charge(sim):
-    """Plug in and draw 16 A on 3 phases; -> the meter's import register before."""
-    before = _import_wh(sim)
-    sim.control("plug", state="B", pp_ohms=220)
-    sim.control("draw", a=16, phases=3)
-    sim.wait(lambda s: s["draw_ma"] > 15000, 15, "16 A to flow")
-    return before
 
 
 def _stop_and_unplug(sim):

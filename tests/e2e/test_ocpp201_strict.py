@@ -9,8 +9,9 @@ import json
 import time
 
 import pytest
-from ocpp16_fixture import Sim
 from strict_csms import StrictCsms
+
+from gateway.smart.model import format_time as _iso
 
 DUTY_10_A_PERMILLE = 166  # IEC 61851-1 Annex A: I = 0.6 x duty% -> 10 A = 16.6 %
 DUTY_8_A_PERMILLE = 133
@@ -21,17 +22,6 @@ def strict201(tmp_path):
     c = StrictCsms(tmp_path / "strict_csms.err", protocol="ocpp2.0.1")
     yield c
     c.stop()
-
-
-@pytest.fixture
-def meter_sim():
-    s = Sim(extra_args=("--meter", "SDM630"))
-    yield s
-    s.stop()
-
-
-def _iso(unix_s):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix_s))
 
 
 def _profile(profile_id, purpose, limit_a, transaction_id=None):

@@ -21,20 +21,11 @@ from ocpp16_fixture import REPO, Gateway
 
 from gateway import cli
 from gateway.security import PASSWORD_FILE, PASSWORD_RE
-from sim_hardware.broker import make_ca
+from sim_hardware.broker import make_ca, server_context
 from sim_hardware.csms16 import Csms16
 from sim_hardware.csms201 import Csms201
 
 PASSWORD = "Zq7-Station:Key.0001"  # 20 characters of the allowed set
-
-
-def server_context(directory, client_ca=None):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(directory / "server.pem", directory / "server.key")
-    if client_ca is not None:  # profile 3: the CSMS requires a client certificate
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.load_verify_locations(client_ca)
-    return ctx
 
 
 def make_expired(directory):

@@ -15,11 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ocpp.v16 import call as call16
 from ocpp.v201 import call
 from ocpp16_fixture import Gateway
-from test_ocpp_security import server_context
 
 from gateway.security_log import SecurityLog
 from gateway.station_certificate import DIR, KEY, PENDING_KEY
-from sim_hardware.broker import make_ca
+from sim_hardware.broker import make_ca, server_context
 from sim_hardware.csms16 import Csms16
 from sim_hardware.csms201 import Csms201
 
