@@ -41,10 +41,13 @@ class RecordingStation:
         self.payload = None
 
     async def route_message(self, raw_msg):
-        self.csms._record("in", raw_msg)
-        if self.csms._raw_reply(raw_msg):
-            return  # the answer to a request_raw: not for the library's response queue
-        await super().route_message(raw_msg)
+        seq = self.csms._record("in", raw_msg)
+        try:
+            if self.csms._raw_reply(raw_msg):
+                return  # the answer to a request_raw: not for the library's response queue
+            await super().route_message(raw_msg)
+        finally:
+            self.csms._settled(seq)
 
     async def _send(self, message):
         self.csms._record("out", message)
@@ -70,6 +73,8 @@ class CsmsBase:
         self.boot_interval_s = boot_interval_s
         self.messages = []
         self._arrivals = []  # (action, unix s) of each call from the station
+        self._in_calls = []  # (action, payload, seq) of each call from the station
+        self._unsettled = set()  # seq of the calls whose handler has not finished
         self.connections = 0
         self.station_ids = []
         self.url = None
@@ -216,17 +221,29 @@ class CsmsBase:
     # --- records --------------------------------------------------------------------------
 
     def _record(self, direction, raw):
+        """-> the sequence number of a call from the station (None for anything else)."""
         msg = json.loads(raw)
         if msg[0] == 2:
             entry = (direction, 2, msg[2], msg[3])
         else:
             entry = (direction, msg[0], None, msg[2] if msg[0] == 3 else msg[2:])
+        seq = None
         with self._lock:
             self.messages.append(entry)
             if direction == "in" and msg[0] == 2:
                 self._arrivals.append((msg[2], time.time()))
-        if direction == "in" and msg[0] == 2 and self.on_call is not None:
+                seq = len(self._in_calls)
+                self._in_calls.append((msg[2], msg[3], seq))
+                self._unsettled.add(seq)
+        if seq is not None and self.on_call is not None:
             self.on_call(msg[2], msg[3])
+        return seq
+
+    def _settled(self, seq):
+        """The handler of call seq finished (answered, failed, or its connection gone)."""
+        if seq is not None:
+            with self._lock:
+                self._unsettled.discard(seq)
 
     def received_at(self, action):
         """The CSMS's wall clock (unix s) when the first call of action arrived, or None."""
@@ -253,10 +270,17 @@ class CsmsBase:
                              % (timeout_s, what, self.actions()))
 
     def wait_for(self, action, timeout_s=10, where=None, count=1):
-        """The payload of the count-th call of action (matching where(payload))."""
+        """The payload of the count-th call of action (matching where(payload)), once its
+        handler has finished: what the handler records (a 2.0.1 transaction's events, a 1.6
+        transaction) is there when this returns."""
         def found():
-            hits = [p for p in self.calls(action) if where is None or where(p)]
-            return (hits[count - 1],) if len(hits) >= count else None  # {} is an answer too
+            with self._lock:
+                calls = [(p, seq) for a, p, seq in self._in_calls if a == action]
+                unsettled = set(self._unsettled)
+            hits = [(p, seq) for p, seq in calls if where is None or where(p)]
+            if len(hits) < count or hits[count - 1][1] in unsettled:
+                return None
+            return (hits[count - 1][0],)  # {} is an answer too
         return self.wait_until(found, timeout_s, "%s #%d" % (action, count))[0]
 
     # --- CSMS-initiated calls -------------------------------------------------------------

@@ -9,6 +9,7 @@ blocking calls (request, request_raw, go_down) are made through asyncio.to_threa
 import asyncio
 import base64
 import contextlib
+import time
 
 import pytest
 import websockets
@@ -141,6 +142,36 @@ def test_e01_transaction_started_updated_ended_with_a_resent_event(csms_factory)
     assert csms.tx_ids() == ["tx-1"]
     assert csms.duplicates() == [("tx-1", 1)]
     assert csms.transaction_events("unknown") == []
+
+
+def test_wait_for_returns_once_the_handler_has_recorded_the_call(csms_factory):
+    """wait_for(action) returns a call only after its handler finished, so what the handler
+    records is there: with a handler slowed by 0.5 s, the transaction's event list read right
+    after wait_for holds the event (before, wait_for saw the call on arrival and a test read
+    the list in the instant before the handler appended to it)."""
+    csms = csms_factory()
+    record = csms._record_transaction_event
+
+    def slow_record(payload):
+        time.sleep(0.5)
+        record(payload)
+
+    csms._record_transaction_event = slow_record
+
+    async def run():
+        async with _station(csms) as cp:
+            await _boot(cp)
+            sending = asyncio.create_task(cp.call(_event("Started", 0, "CablePluggedIn")))
+
+            def wait_then_read():
+                csms.wait_for("TransactionEvent")
+                return len(csms.transaction_events("tx-1"))
+
+            seen = await asyncio.to_thread(wait_then_read)
+            await sending
+            return seen
+
+    assert asyncio.run(run()) == 1
 
 
 def test_fail_answers_a_callerror_and_the_event_is_not_recorded(csms_factory):
