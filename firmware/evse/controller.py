@@ -31,8 +31,10 @@ _CLOSE_DETECT_MS = const(1000)  # feedback still open this long after "close": f
 _EVENT_FLUSH_MS = const(1000)  # event log writes at most once a second (flash wear)
 _TAMPER_FLUSH_MS = const(10000)  # a tamper event written at once, at most this often
 
-# session state -> TELEMETRY.session (lm.SESSION_STATES, modelled on OCPP statuses)
-_WIRE_SESSION = (0, 4, 4, 2, 3, 3, 6, 7)
+# session state -> TELEMETRY.session (lm.SESSION_STATES, modelled on OCPP statuses):
+# CONNECTED offers nothing (a pause, a delay, a 0 A limit): suspended_evse; OFFERED
+# offers and the EV does not take it: suspended_ev
+_WIRE_SESSION = (0, 3, 4, 2, 3, 3, 6, 7)
 _WIRE_FINISHING = const(5)
 
 

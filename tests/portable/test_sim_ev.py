@@ -86,6 +86,22 @@ def test_basic_ev_full_battery_stops_and_goes_to_b_suspended_ev():
     assert 5 <= ch.ev.energy_in_wh() <= 7  # 5 Wh to full, then up to 1 s more
 
 
+def test_nothing_offered_is_suspended_evse_an_unused_offer_suspended_ev():
+    """TELEMETRY session (OCPP statuses): a firmware that offers nothing to a plugged-in EV
+    (paused, CONNECTED, x1) is the EVSE suspending the charge; an offer (PWM) the EV does not
+    take is the EV's (an EV that never drew: B with the PWM on)."""
+    ch = Charger(STANDALONE)
+    ch.ev.configure(ready=0)
+    _pause(ch)
+    ch.ev.plug("B", 220)
+    _run(ch, 500)
+    assert ch.ctl.session.state == 1 and ch.status()["wire_session"] == "suspended_evse"
+    ch.link_send(lm.COMMAND, {"command": lm.CMD_RESUME, "arg": 0})
+    _run(ch, 500)
+    assert ch.status()["duty"] != iec61851.DUTY_X1_PERMILLE
+    assert ch.status()["wire_session"] == "suspended_ev"
+
+
 def test_ag07_soc_integrates_energy_at_the_mains_voltage():
     """AG-07: SoC from energy = sum over phases of V x I x t; a lower voltage
     (T7-PQ) gives less energy for the same current."""
