@@ -89,6 +89,11 @@ KEYS = {
     # stops, reason EVDisconnected; the reference socket has no lock, so the cable is free
     "StopTransactionOnEVSideDisconnect": ("true", None, "EV leaves: the transaction stops"),
     "UnlockConnectorOnEVSideDisconnect": ("true", None, "no socket lock holds the cable"),
+    # §4.8: a StartTransaction.conf whose idTagInfo is not Accepted (gateway/invalid_id.py)
+    "StopTransactionOnInvalidId": ("true", _bool_check,
+                                   "not Accepted: the transaction stops (DeAuthorized)"),
+    "MaxEnergyOnInvalidId": ("0", _int_check(0, 1000000),
+                             "Wh still delivered when not Accepted and not stopped"),
     # OCPP 1.6 security whitepaper: the profile may only be raised, never lowered; here it is
     # set by the installer (--security-profile, gateway/security.py) and read-only
     "SecurityProfile": (None, None, "security profile of the CSMS connection (0-3)"),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from gateway import connector_status
 from gateway.ev_soc import EvSoc
+from gateway.invalid_id import InvalidId
 from gateway.notices import METER_REASONS, notice
 from gateway.station_requests import CsmsRequests
 from protocols import link_messages as lm
@@ -106,6 +107,7 @@ class Station(CsmsRequests):
         self._records_lock = asyncio.Lock()
         self._staged = {}  # meta a record's processing changes, until it is committed
         self._synced_at = {}  # connector id -> loop time its record replay is over
+        self.invalid_id = InvalidId(self)  # an idToken the CSMS did not accept
 
     # --- what the adapter reads --------------------------------------------------------
 
@@ -262,6 +264,13 @@ class Station(CsmsRequests):
     def _session_key(cid):
         return "session:%d" % cid
 
+    session_meta_key = _session_key  # the store metadata key of session() (for a meta fn)
+
+    @property
+    def loop(self):
+        """The event loop the station runs on, once started (None before)."""
+        return self._loop
+
     def _unix_s(self, rec):
         return rec.unix_s if rec.unix_s > 1_000_000_000 else rec.received_unix_ms // 1000
 
@@ -284,17 +293,21 @@ class Station(CsmsRequests):
                 for fn in after:
                     await fn()
 
-    async def enqueue_for_session(self, cid, key, action, payload):
+    async def enqueue_for_session(self, cid, key, action, payload, meta=None):
         """Queue an adapter's message of the transaction of session `key` (e.g. a 2.0.1
         charging-state change) behind what the session's records queued: taken after the
-        record being processed is committed, dropped when the transaction is over."""
+        record being processed is committed, dropped when the transaction is over. meta
+        (as Store.enqueue's) commits with it; action None: only meta."""
         async with self._records_lock:
             s = self.session(cid)
             if not (s and s.get("key") == key and s.get("authorized")):
                 return False
             store = self.store
+            if action is None:
+                await store.aio(store.set_meta_many, meta or {})
+                return True
             await store.aio(store.enqueue, action, dict(payload, connector_id=cid, key=key),
-                            cid)
+                            cid, meta=meta)
         self.queue_changed.set()
         return True
 
@@ -323,7 +336,7 @@ class Station(CsmsRequests):
         elif name == "command" and args["command"] == lm.CMD_STOP and args["status"] == lm.ST_OK:
             return self._transaction_stopped(cid, rec, meta), []
         elif name == "boot" and self._inoperative(cid):  # a rebooted firmware forgot it
-            return [], [lambda: self._command(cid, lm.CMD_AVAILABILITY, 0)]
+            return [], [lambda: self.command(cid, lm.CMD_AVAILABILITY, 0)]
         elif name == "session_start":
             return self._session_start(cid, rec, args, meta)
         elif name == "session_stop":
@@ -361,7 +374,7 @@ class Station(CsmsRequests):
         self._stage(meta, self._session_key(cid), s)
         self._refresh(cid)
         if id_tag is None:  # no authorisation yet: hold the charge in the firmware
-            return [], [lambda: self._command(cid, lm.CMD_PAUSE, 0)]
+            return [], [lambda: self.command(cid, lm.CMD_PAUSE, 0)]
         self._transactions_changed()  # smart charging: its site share and TxProfile now
         return [("tx_start", self._tx_start(cid, s, self._unix_s(rec), "plug_in"))], []
 
@@ -414,4 +427,4 @@ class Station(CsmsRequests):
         else:
             self._synced_at.pop(cid, None)
         if up and self._inoperative(cid):
-            await self._command(cid, lm.CMD_AVAILABILITY, 0)  # a rebooted firmware forgot
+            await self.command(cid, lm.CMD_AVAILABILITY, 0)  # a rebooted firmware forgot

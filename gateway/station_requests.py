@@ -17,7 +17,8 @@ UNLOCK_RESULT = {lm.ST_OK: "unlocked", lm.ST_UNSUPPORTED: "not_supported"}
 
 
 class CsmsRequests:
-    async def _command(self, cid, cmd, arg):
+    async def command(self, cid, cmd, arg):
+        """A link COMMAND to EVSE cid -> True when the firmware answered ST_OK."""
         try:
             r = await self.links[cid].command(cmd, arg)
         except LinkError as e:
@@ -50,7 +51,7 @@ class CsmsRequests:
                 self._remote_timer[cid] = asyncio.get_running_loop().call_later(
                     self.remote_start_timeout_s, self._expire_remote_tag, cid, id_tag)
             self._refresh(cid)  # Preparing: authorised, waiting for the plug-in
-            await self._command(cid, lm.CMD_START, 0)
+            await self.command(cid, lm.CMD_START, 0)
             return
         t = self.links[cid].telemetry
         s.update(id_tag=id_tag, authorized=True, start_unix_s=int(self.clock()),
@@ -62,8 +63,8 @@ class CsmsRequests:
         self._refresh(cid)
         self._transactions_changed()
         self.queue_changed.set()
-        await self._command(cid, lm.CMD_RESUME, 0)
-        await self._command(cid, lm.CMD_START, 0)
+        await self.command(cid, lm.CMD_RESUME, 0)
+        await self.command(cid, lm.CMD_START, 0)
 
     def _expire_remote_tag(self, cid, id_tag):
         """No plug-in within the timeout (1.6 ConnectionTimeOut): the remote start lapses."""
@@ -81,7 +82,7 @@ class CsmsRequests:
         if s:
             s["stop_reason"] = reason
             await self.store.aio(self.store.set_meta, self._session_key(cid), s)
-        return await self._command(cid, lm.CMD_STOP, lm.STOP_REMOTE)
+        return await self.command(cid, lm.CMD_STOP, lm.STOP_REMOTE)
 
     async def unlock(self, cid):
         """Unlock the connector's socket: "unlocked", "failed" or "not_supported" (no such
@@ -130,7 +131,7 @@ class CsmsRequests:
             await self.store.aio(self.store.set_meta, self._inoperative_key(c), not available)
             self._inoperative_cache[c] = not available
             self._refresh(c)
-        results = await asyncio.gather(*(self._command(c, lm.CMD_AVAILABILITY, int(available))
+        results = await asyncio.gather(*(self.command(c, lm.CMD_AVAILABILITY, int(available))
                                          for c in cids))
         return all(results)
 

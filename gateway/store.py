@@ -270,6 +270,11 @@ class Store:
         with self._tx() as db:
             self._set_meta(db, {key: value})
 
+    def set_meta_many(self, meta):
+        """meta as _set_meta's, in one transaction."""
+        with self._tx() as db:
+            self._set_meta(db, meta)
+
     @staticmethod
     def _set_meta(db, meta):
         """meta: {key: value, or a function old value -> new value}, in the caller's

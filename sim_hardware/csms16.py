@@ -22,7 +22,8 @@ reconnects at once), `go_down()` closes it and stops listening (connections refu
 `come_back()` listens again on the same port, `refuse(True)` answers every WebSocket
 handshake with HTTP 503 until `refuse(False)`; `fail(action, n)` answers the next n calls
 of action with a CallError (InternalError unless told). `transactions` lists (transactionId,
-connectorId, meterStart, timestamp) of every StartTransaction it answered; `on_call`, if
+connectorId, meterStart, timestamp) of every StartTransaction it answered, with idTagInfo
+status `id_tag_status` (also Authorize's; "Accepted" unless told); `on_call`, if
 set, is called with (action, payload) of each station call, on the CSMS's thread.
 
 Security profiles (docs/ocpp.md "Security"): `ssl_context` (a server ssl.SSLContext; with
@@ -35,7 +36,7 @@ import itertools
 
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
-from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
+from ocpp.v16.enums import Action, RegistrationStatus
 
 from sim_hardware.csms_base import CsmsBase, RecordingStation, now_iso
 
@@ -57,7 +58,7 @@ class _Station(RecordingStation, ChargePoint):
 
     @on(Action.authorize)
     def on_authorize(self, id_tag):
-        return call_result.Authorize(id_tag_info={"status": AuthorizationStatus.accepted})
+        return call_result.Authorize(id_tag_info={"status": self.csms.id_tag_status})
 
     @on(Action.start_transaction)
     def on_start(self, connector_id, id_tag, meter_start, timestamp, **kw):
@@ -65,7 +66,7 @@ class _Station(RecordingStation, ChargePoint):
         with self.csms._lock:
             self.csms.transactions.append((tx_id, connector_id, meter_start, timestamp))
         return call_result.StartTransaction(
-            transaction_id=tx_id, id_tag_info={"status": AuthorizationStatus.accepted})
+            transaction_id=tx_id, id_tag_info={"status": self.csms.id_tag_status})
 
     @on(Action.stop_transaction)
     def on_stop(self, meter_stop, timestamp, transaction_id, **kw):
@@ -115,6 +116,7 @@ class Csms16(CsmsBase):
         self._tx_ids = itertools.count(1)
         # (transactionId, connectorId, meterStart, timestamp) of every StartTransaction
         self.transactions = []
+        self.id_tag_status = "Accepted"  # idTagInfo.status of Authorize / StartTransaction
 
     def _new_station(self, station_id, connection):
         return _Station(station_id, connection, self)

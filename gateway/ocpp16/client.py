@@ -150,7 +150,8 @@ class Ocpp16Client(CsmsConnection):
                             "written before a restart, no answer: taken as delivered")
             return "taken as delivered"
         if m.action == "tx_start" and isinstance(tx_id, int):
-            await store.aio(store.complete, m.id, self._started(m, tx_id),
+            status = (m.answer.get("idTagInfo") or {}).get("status")
+            await store.aio(store.complete, m.id, self._started(m, tx_id, status),
                             "answered before a restart")
             self.station.transactions_changed()
             return "answered: transaction %d kept" % tx_id
@@ -158,12 +159,18 @@ class Ocpp16Client(CsmsConnection):
             return "sent again: the CSMS may hold a transaction for it that never stops"
         return "sent again: if its frame had left, the CSMS sees it twice"
 
-    def _started(self, m, tx_id):
-        """The metadata the transactionId of a tx_start sets (committed with complete)."""
+    def _started(self, m, tx_id, status):
+        """The metadata the transactionId of a tx_start sets (committed with complete), and
+        with an idTagInfo status not Accepted what the transaction does then (OCPP 1.6
+        §4.8: StopTransactionOnInvalidId, MaxEnergyOnInvalidId; gateway/invalid_id.py)."""
         p = m.payload
-        meta = self.station.transaction_meta(p["connector_id"], p["key"], tx_id)
-        meta[_begin_key(p["connector_id"], p["key"])] = [int(p["meter_start_wh"]),
-                                                         p["unix_s"]]
+        cid, key = p["connector_id"], p["key"]
+        meta = self.station.transaction_meta(cid, key, tx_id)
+        meta[_begin_key(cid, key)] = [int(p["meter_start_wh"]), p["unix_s"]]
+        if status not in (None, "Accepted"):
+            self.station.invalid_id.add_decision(
+                meta, cid, key, status, self.config.value("StopTransactionOnInvalidId") == "true",
+                self.config.number("MaxEnergyOnInvalidId"))
         return meta
 
     async def send_queued(self, cp, m):
@@ -185,9 +192,9 @@ class Ocpp16Client(CsmsConnection):
                 connector_id=cid, id_tag=p["id_tag"], meter_start=int(p["meter_start_wh"]),
                 timestamp=iso(p["unix_s"])), keep_answer=True)
             tx_id = int(r.transaction_id)
-            log.info("StartTransaction connector %d: transaction %d (%s)", cid, tx_id,
-                     r.id_tag_info.get("status"))
-            return True, self._started(m, tx_id)
+            status = r.id_tag_info.get("status")
+            log.info("StartTransaction connector %d: transaction %d (%s)", cid, tx_id, status)
+            return True, self._started(m, tx_id, status)
         if m.action == "notice":  # what the firmware decided: DataTransfer (vendor.py)
             return await send_notice(cp, p), None
         if m.action not in ("tx_stop", "meter_values"):

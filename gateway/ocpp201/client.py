@@ -107,6 +107,7 @@ class Ocpp201Client(CsmsConnection):
         self._sending_status = {}  # evse id -> the one whose StatusNotification is out
         self._charging_state = {}  # evse id -> (session key, chargingState) last queued
         station.on_status(self._status_changed)
+        station.invalid_id.limit_event = self._energy_limit_event  # E05 EnergyLimitReached
         self.security, self.state_dir = security, state_dir
         self.dm.on_change(self._variable_changed)
         self._rate_units()
@@ -314,11 +315,35 @@ class Ocpp201Client(CsmsConnection):
         offline = self.was_offline(p.get("unix_s", m.created_unix_ms // 1000))
         r = await self.call_tracked(cp, m, transaction_event(m.action, p, tx_id, seq_no,
                                                              offline))
+        status = (r.id_token_info or {}).get("status")
         if m.action == "tx_start":
-            status = (r.id_token_info or {}).get("status")
             log.info("TransactionEvent Started EVSE %d: transaction %s%s", cid, tx_id,
                      "" if status is None else " (%s)" % status)
-        return True, self._sent_meta(m, seq_no)
+        meta = self._sent_meta(m, seq_no)
+        if status not in (None, "Accepted"):  # E05: the CSMS does not accept the idToken
+            self.station.invalid_id.add_decision(
+                meta, cid, key, status, self._stop_on_invalid_id(),
+                self.dm.number("TxCtrlr", "MaxEnergyOnInvalidId"))
+        return True, meta
+
+    def _stop_on_invalid_id(self):
+        """E05 / E06.FR.04: a TxStopPoint with Authorized ends the transaction when its
+        idToken is not accepted, whatever StopTxOnInvalidId says."""
+        return (self.dm.flag("TxCtrlr", "StopTxOnInvalidId")
+                or "Authorized" in self.dm.members("TxCtrlr", "TxStopPoint"))
+
+    def _energy_limit_event(self, cid, s):
+        """E05: MaxEnergyOnInvalidId delivered, the firmware suspended the energy transfer:
+        Updated, triggerReason EnergyLimitReached, SuspendedEVSE, with the register. The
+        status change that follows queues no ChargingStateChanged of its own."""
+        self._charging_state[cid] = (s["key"], "SuspendedEVSE")
+        now = self.clock()
+        mv = self.sampler.meter_value(cid, ("Energy.Active.Import.Register",), "Other", now)
+        payload = {"trigger": "EnergyLimitReached", "charging_state": "SuspendedEVSE",
+                   "unix_s": int(now)}
+        if mv is not None:
+            payload["meter_value"] = [mv]
+        return "tx_update", payload
 
     # --- TriggerMessage (F06) -------------------------------------------------------------
 

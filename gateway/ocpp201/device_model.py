@@ -116,7 +116,10 @@ def _definitions(security_profile, station_id, vendor, model):
         Var(tx, "EVConnectionTimeOut", "integer", RW, "60", unit="s", min_limit=0,
             max_limit=3600),
         Var(tx, "StopTxOnEVSideDisconnect", "boolean", RO, "true", constant=True),
+        # E05: an idToken the CSMS does not accept (gateway/invalid_id.py)
         Var(tx, "StopTxOnInvalidId", "boolean", RW, "true"),
+        Var(tx, "MaxEnergyOnInvalidId", "integer", RW, "0", unit="Wh", min_limit=0,
+            max_limit=1000000),
         Var(tx, "TxStartPoint", "MemberList", RW, "PowerPathClosed",
             values=("PowerPathClosed",), min_items=1),
         Var(tx, "TxStopPoint", "MemberList", RW, "EVConnected,Authorized",

@@ -37,6 +37,7 @@ STOPPED = {
     "SoftReset": ("ResetCommand", "ImmediateReset"),
     "ImmediateReset": ("ResetCommand", "ImmediateReset"),
     "UnlockCommand": ("UnlockCommand", "Other"),
+    "DeAuthorized": ("Deauthorized", "DeAuthorized"),  # E05 / E06.FR.04 (gateway/invalid_id.py)
     "EnergyLimitReached": ("EnergyLimitReached", "EnergyLimitReached"),
     "Other": ("AbnormalCondition", "Other"),
 }
