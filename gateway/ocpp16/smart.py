@@ -70,5 +70,7 @@ class SmartChargingHandlers:
                         duration, unit)
             return call_result.GetCompositeSchedule(status=GetCompositeScheduleStatus.rejected)
         c = smart.composite(cid, int(duration), unit)
-        return call_result.GetCompositeSchedule(status=GetCompositeScheduleStatus.accepted,
-                                                **c.to_ocpp16())
+        # an unconstrained period is the EVSE's own limit (its rating), as in 2.0.1 TC_K_39
+        return call_result.GetCompositeSchedule(
+            status=GetCompositeScheduleStatus.accepted,
+            **c.to_ocpp16(smart.unconstrained_limit(cid, unit)))

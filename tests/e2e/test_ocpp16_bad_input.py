@@ -111,7 +111,7 @@ def test_schema_invalid_calls_get_the_call_error_of_ocpp_j_4_2_3(csms, sim, star
 
     # nothing of the above was installed or reached the firmware; the connection stayed
     r = csms.request(call.GetCompositeSchedule(connector_id=1, duration=60))
-    assert float(r.charging_schedule["charging_schedule_period"][0]["limit"]) == 80.0
+    assert float(r.charging_schedule["charging_schedule_period"][0]["limit"]) == 32.0
     assert csms.connections == 1 and g.proc.poll() is None
     reply = _raw(csms, "SetChargingProfile", {"connectorId": 1,
                                               "csChargingProfiles": _profile(9)})

@@ -20,7 +20,7 @@ from gateway.smart.model import parse_time as _unix
 from protocols.iec61851 import duty_from_current
 
 FREE_DUTY = duty_from_current(32000)  # the sim's 32 A rating, nothing else limiting
-UNCONSTRAINED_A = 80.0  # GetCompositeSchedule shows an unconstrained period as 80 A
+UNCONSTRAINED_A = 32.0  # an unconstrained period: the EVSE's rating (the sim's 32 A HELLO)
 DAY_S = 86400
 
 
