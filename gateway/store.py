@@ -471,6 +471,12 @@ class Store:
             db.execute("UPDATE outbound SET sent_unix_ms = ?, sending = 0, note = ? "
                        "WHERE id = ? AND sent_unix_ms IS NULL", (_now_ms(), note, msg_id))
 
+    def last_answered_unix_ms(self):
+        """When the CSMS last answered a queued message (not one a restart took as
+        delivered without an answer), or None."""
+        rows = self._read("SELECT MAX(sent_unix_ms) FROM outbound WHERE note IS NULL")
+        return rows[0][0] if rows else None
+
     def refused(self, msg_id):
         """The CSMS answered it with a CallError: count it; returns the refusals so far."""
         with self._tx() as db:

@@ -33,6 +33,7 @@ from gateway.ocpp201.device_model import DeviceModel
 from gateway.ocpp201.events import send_notice
 from gateway.ocpp201.external_limits import ExternalLimits
 from gateway.ocpp201.firmware import send_firmware_message
+from gateway.ocpp201.online_history import OnlineHistory
 from gateway.ocpp201.pdus import CHARGING_STATE, connector_status, meter_value, status_call
 from gateway.ocpp201.rate_changes import RateChanges
 from gateway.ocpp201.transactions import (
@@ -102,7 +103,7 @@ class Ocpp201Client(CsmsConnection):
         self.signing = None  # gateway.station_certificate.CertificateSigning, set by cli.py
         self.boot_reason = "PowerUp"  # B01; RemoteReset after a Reset (charge_point.py)
         self.boot_status = None  # the last BootNotification answer's status
-        self._online = []  # [accepted unix s, ended unix s or None] of each connection
+        self.online = OnlineHistory(station.store, clock)  # the offline flag, B04
         self._sent_status = {}  # evse id -> the ConnectorStatusEnumType the CSMS knows
         self._sending_status = {}  # evse id -> the one whose StatusNotification is out
         self._charging_state = {}  # evse id -> (session key, chargingState) last queued
@@ -141,26 +142,11 @@ class Ocpp201Client(CsmsConnection):
         return self.dm.number("OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent")
 
     def connected(self, up):
-        now = self.clock()
-        if up:
-            self._online.append([now, None])
-        elif self._online and self._online[-1][1] is None:
-            self._online[-1][1] = now
-
-    def was_offline(self, unix_s):
-        """The station had no accepted CSMS connection at unix_s (whole seconds)."""
-        return not any(int(a) <= unix_s and (b is None or unix_s <= b + 1)
-                       for a, b in self._online)
-
-    def offline_s(self):
-        """How long the station has been without a CSMS connection (inf before the first
-        one of this process)."""
-        ended = self._online[-1][1] if self._online else None
-        return float("inf") if ended is None else self.clock() - ended
+        self.online.connected(up)
 
     async def session(self, cp):
         await self._boot(cp)
-        if self.offline_s() > self.dm.number("OCPPCommCtrlr", "OfflineThreshold"):
+        if self.online.offline_s() > self.dm.number("OCPPCommCtrlr", "OfflineThreshold"):
             self._sent_status.clear()  # B04.FR.01: every connector; else (FR.02) the changed
         self.connected(True)
         for cid in self.station.connector_ids:
@@ -312,7 +298,7 @@ class Ocpp201Client(CsmsConnection):
             return False, None
         seq_no = store.get_meta(seq_key(cid, key), 0)
         # when the event happened: its record's time, else when it was queued (MeterValues)
-        offline = self.was_offline(p.get("unix_s", m.created_unix_ms // 1000))
+        offline = self.online.was_offline(p.get("unix_s", m.created_unix_ms // 1000))
         r = await self.call_tracked(cp, m, transaction_event(m.action, p, tx_id, seq_no,
                                                              offline))
         status = (r.id_token_info or {}).get("status")

@@ -18,9 +18,10 @@ A copy can only come from a kill between a frame's socket write and its mark
 written counts as delivered at the next start, one not marked is sent again with the same
 transactionId and seqNo. The test prints how many kills, recoveries and copies happened.
 
-`offline` of an event sent again after a restart: the gateway knows its connected
-intervals per process only, so an event of an earlier life sent by a later one carries
-offline true; the test counts such copies and events instead of asserting on them.
+`offline` of an event sent again after a restart: a connection a kill ended ends, for the
+next process, at the last answer the store recorded on it (gateway/ocpp201/online_history.py),
+so an event of an earlier life after that answer carries offline true while its first
+arrival may not; the test counts such copies and events instead of asserting on them.
 
 Seeded: the seed is printed; LOSS_SEED=N reruns one."""
 
