@@ -10,6 +10,7 @@ omitted"); the connector is then Available, not Finishing."""
 
 import datetime
 import signal
+import statistics
 import time
 
 import pytest
@@ -59,8 +60,9 @@ def test_tc_036_connection_loss_during_transaction(csms, meter_sim, start_gatewa
     """TC_036 Connection loss during a transaction: with MeterValueSampleInterval 2 s the
     CSMS becomes unreachable (connections refused) for 7 s while the EV charges; the
     MeterValues sampled meanwhile are queued and, once the CSMS is back, all sent before any
-    new one, in chronological order, 2 s apart (±1 s of timestamp rounding), each with the
-    transactionId, context Sample.Periodic, format Raw; then the StopTransaction."""
+    new one, in chronological order, 2 s apart (the median; ±1 s of timestamp rounding, a
+    late one 4 s), each with the transactionId, context Sample.Periodic, format Raw; then the
+    StopTransaction."""
     start_gateway(csms, meter_sim, FAST)
     csms.wait_status(1, "Available")
     _set(csms, "MeterValueSampleInterval", "2")
@@ -83,7 +85,10 @@ def test_tc_036_connection_loss_during_transaction(csms, meter_sim, start_gatewa
     mvs = csms.calls("MeterValues")
     stamps = [_unix(p["meterValue"][0]["timestamp"]) for p in mvs]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps), stamps
-    assert all(1 <= b - a <= 3 for a, b in zip(stamps, stamps[1:], strict=False)), stamps
+    # 2 s apart: whole-second timestamps give 1..3 s; a sample the loaded event loop took
+    # late (the sampler keeps its 2 s grid) may leave a gap of up to 4 s
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    assert all(1 <= g <= 4 for g in gaps) and statistics.median(gaps) == 2, stamps
     queued = [s for s in stamps if down_at <= s < up_at]
     assert len(queued) >= 3, (queued, down_at, up_at)
     for p in mvs:
