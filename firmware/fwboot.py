@@ -35,7 +35,7 @@ except ImportError:
 MAGIC = b"EVB1"
 MAX_TRIAL_BOOTS = const(3)
 SLOTS = "fw_slots.json"
-# as evse/fw_update.py (tests/portable/test_fw_boot.py checks they agree)
+# the stage evse/fw_update.py writes and this code installs (fw_update imports them)
 PART_B = const(4096)
 STAGE = "fw_stage.json"
 PART = "fw_part.%03d"
@@ -66,7 +66,8 @@ def _check_name(name):
         raise ValueError("bundle: bad file name %r" % (name,))
 
 
-def _read_json(board, name):
+def read_json(board, name):
+    """A small JSON file of the HAL storage -> dict, None when absent, empty or unreadable."""
     data = board.storage_read(name)
     if not data:
         return None
@@ -82,7 +83,7 @@ def _write_json(board, name, value):
 
 
 def _slots(board):
-    s = _read_json(board, SLOTS) or {}
+    s = read_json(board, SLOTS) or {}
     return {"active": s.get("active", ""), "previous": s.get("previous", ""),
             "trial": s.get("trial", 0), "version": s.get("version", ""),
             "prev_version": s.get("prev_version", "")}
@@ -257,7 +258,7 @@ def boot(board, root):
     """-> {"slot", "version", "trial", "outcome", "resume"}; sys.path set for the slot.
     outcome: "" nothing new, "installed", "install_failed", "rolled_back"."""
     s = _slots(board)
-    stage = _read_json(board, STAGE)
+    stage = read_json(board, STAGE)
     outcome = ""
     resume = None
     if stage and stage.get("state") == "apply":
@@ -292,7 +293,7 @@ def boot(board, root):
     if outcome:
         _write_json(board, BOOT, {"outcome": outcome, "version": s["version"]})
     else:  # rollback() before the last reset: reported on this boot
-        last = _read_json(board, BOOT)
+        last = read_json(board, BOOT)
         if last and last.get("pending"):
             outcome = last.get("outcome", "")
             _write_json(board, BOOT, {"outcome": outcome, "version": s["version"]})

@@ -112,7 +112,7 @@ class Charger:
 
     def _rolled_back(self, fwboot):
         """fwboot.rollback() ran just now (it leaves its outcome pending for the next boot)."""
-        last = fwboot._read_json(self.board, fwboot.BOOT)
+        last = fwboot.read_json(self.board, fwboot.BOOT)
         return last is not None and bool(last.get("pending"))
 
     def _meter_format(self):

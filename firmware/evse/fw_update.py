@@ -30,30 +30,14 @@ import binascii
 import hashlib
 import json
 
+from fwboot import BOOT, PART, PART_B, STAGE, read_json  # the boot code owns the flash layout
+
 from evse import session
 from protocols import link_messages as lm
 
-# file names and sizes shared with firmware/fwboot.py (tests/portable/test_fw_boot.py
-# checks they agree)
-PART_B = const(4096)
 MAX_IMAGE_B = const(512 * 1024)  # two slots and a stage must fit the boards' filesystems
-STAGE = "fw_stage.json"
-PART = "fw_part.%03d"
-BOOT = "fw_boot.json"  # written by the boot code: what the last install / trial boot did
 
 _STATE_NAMES = ("idle", "receiving", "verified", "applying", "failed")
-
-
-def read_json(board, name):
-    """A small JSON file of the HAL storage -> dict, None when absent, empty or unreadable."""
-    data = board.storage_read(name)
-    if not data:
-        return None
-    try:
-        v = json.loads(data)
-    except ValueError:
-        return None
-    return v if isinstance(v, dict) else None
 
 
 def discard_parts(board, size):

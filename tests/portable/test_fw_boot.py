@@ -31,12 +31,6 @@ def _file(path):
         return f.read()
 
 
-def test_stage_names_agree_with_fw_update():
-    """The boot code reads what evse/fw_update.py writes."""
-    assert fwboot.PART_B == fw_update.PART_B and fwboot.STAGE == fw_update.STAGE
-    assert fwboot.PART == fw_update.PART and fwboot.BOOT == fw_update.BOOT
-
-
 def test_bundle_unpacks_across_part_boundaries():
     """EVB1 records streamed out of the part files: a file split over parts, an empty
     file, a subdirectory; the slot holds exactly the files of the bundle."""
