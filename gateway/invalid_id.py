@@ -6,9 +6,9 @@ TxCtrlr.StopTxOnInvalidId / MaxEnergyOnInvalidId):
 - stop: the transaction ends now (CMD_STOP, reason DeAuthorized; 2.0.1 Ended with
   triggerReason Deauthorized); the EV stays plugged in without one;
 - otherwise it goes on while the energy since its start is below MaxEnergyOnInvalidId (0:
-  none), then the firmware suspends the energy transfer (CMD_PAUSE: SuspendedEVSE) and the
-  adapter's `limit_event` is queued (2.0.1: Updated, triggerReason EnergyLimitReached); it
-  ends at the unplug.
+  it stops at once), then the firmware suspends the energy transfer (CMD_PAUSE:
+  SuspendedEVSE) and the adapter's `limit_event` is queued (2.0.1: Updated, triggerReason
+  EnergyLimitReached); it ends at the unplug.
 
 The decision is committed with the answer's delivery (`add_decision`: the session's
 metadata, gateway/station.py), so a gateway killed just after the answer still carries it
