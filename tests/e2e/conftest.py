@@ -52,15 +52,17 @@ def sim2():
 
 @pytest.fixture
 def start_gateway(tmp_path):
-    """start_gateway(csms, sim, config=None) -> Gateway; stopped after the test (its log
-    is printed when the test failed). sim: anything with a link_url (a Sim, a LinkRelay),
-    or a list of them, one EVSE each in order. The OCPP version is the CSMS's
-    (OCPP_VERSION: Csms201 "2.0.1", else 1.6)."""
+    """start_gateway(csms, sim, config=None, extra_args=(), state=None) -> Gateway; stopped
+    after the test (its log is printed when the test failed). sim: anything with a link_url
+    (a Sim, a LinkRelay), or a list of them, one EVSE each in order; extra_args: more
+    command-line options (security); state: its --state-dir (default tmp_path/state). The
+    OCPP version is the CSMS's (OCPP_VERSION: Csms201 "2.0.1", else 1.6)."""
     started = []
 
-    def start(csms, sim, config=None):
+    def start(csms, sim, config=None, extra_args=(), state=None):
         sims = sim if isinstance(sim, (list, tuple)) else [sim]
-        g = Gateway(csms.url, [s.link_url for s in sims], tmp_path / "state", config=config,
+        g = Gateway(csms.url, [s.link_url for s in sims], state or tmp_path / "state",
+                    config=config, extra_args=extra_args,
                     ocpp=getattr(csms, "OCPP_VERSION", "1.6"))
         started.append(g)
         return g

@@ -17,10 +17,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from ocpp16_fixture import Gateway, Sim
+from ocpp16_fixture import FAST_METER_ARGS, Gateway, Sim
 
 TIME_SCALE = 2  # virtual seconds per real second: the sim's sessions run twice as fast
-METER = '{"model": "SDM630", "unit_id": 1, "baud": 9600, "parity": "N", "poll_ms": 200}'
 RECOVERY = re.compile(r"queue recovery: (\w+) (\d+) was in flight \(written (\d)\): (.*)")
 CONFIG = {"reconnect_max_s": 1}
 
@@ -124,8 +123,7 @@ def run(csms, state_dir, sessions, tx_actions, configure, drained):
     print("loss test seed %d (LOSS_SEED=%d reruns it)" % (seed, seed))
     rng = random.Random(seed)
     t_start = time.monotonic()
-    sim = Sim(extra_args=("--meter", "SDM630", "--time-scale", str(TIME_SCALE),
-                          "--setting", "meter=" + METER))
+    sim = Sim(extra_args=FAST_METER_ARGS + ("--time-scale", str(TIME_SCALE)))
     killer = None
     try:
         sim.control("set_ev", response_ms=100)

@@ -22,6 +22,11 @@ SIM_SETTINGS = ("random_delay_max_s=0", "telemetry_interval_s=1", "pwm_min_inter
                 "no_charge_windows=[]")
 
 
+# the firmware's SDM630 polled every 200 ms: the register follows the EV within a poll
+FAST_METER_ARGS = ("--meter", "SDM630", "--setting", 'meter={"model": "SDM630", "unit_id": 1, '
+                   '"baud": 9600, "parity": "N", "poll_ms": 200}')
+
+
 def duty(a):
     """The pilot duty (permille) of a current of a amps (IEC 61851-1 Annex A)."""
     return duty_from_current(int(a * 1000))
@@ -38,6 +43,19 @@ def charge(sim):
     sim.control("draw", a=16, phases=3)
     sim.wait(lambda s: s["draw_ma"] > 15000, 15, "16 A to flow")
     return before
+
+
+def duties_until_drawing(sim, timeout_s=15):
+    """Every pilot duty the sim shows (~20 ms apart) until its EV draws current."""
+    out = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        st = sim.status()
+        out.append(st["duty_permille"])
+        if st["draw_ma"] > 0:
+            return out
+        time.sleep(0.02)
+    raise AssertionError("the EV did not draw within %d s; duties %s" % (timeout_s, out))
 
 
 def read_lines(proc, prefixes, timeout_s):

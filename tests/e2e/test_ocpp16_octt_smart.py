@@ -14,6 +14,7 @@ import time
 
 from ocpp.v16 import call
 from ocpp16_fixture import LinkRelay, duty
+from ocpp16_fixture import duties_until_drawing as _duties_until_drawing
 
 from gateway.smart.model import format_time as _iso
 from gateway.smart.model import parse_time as _unix
@@ -81,19 +82,6 @@ def _trace(sim, until_s):
         out.append((time.time(), sim.status()["duty_permille"]))
         time.sleep(0.05)
     return out
-
-
-def _duties_until_drawing(sim, timeout_s=15):
-    """Every pilot duty the sim shows (~20 ms apart) until its EV draws current."""
-    out = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        st = sim.status()
-        out.append(st["duty_permille"])
-        if st["draw_ma"] > 0:
-            return out
-        time.sleep(0.02)
-    raise AssertionError("the EV did not draw within %d s; duties %s" % (timeout_s, out))
 
 
 def _first(trace, value):

@@ -15,17 +15,16 @@ import time
 
 import pytest
 from ocpp.v16 import call
-from ocpp16_fixture import Sim
+from ocpp16_fixture import FAST_METER_ARGS, Sim
 from ocpp16_fixture import charge as _charge
 from ocpp16_fixture import import_wh as _import_wh
 
-METER = '{"model": "SDM630", "unit_id": 1, "baud": 9600, "parity": "N", "poll_ms": 200}'
 FAST = {"reconnect_max_s": 1}  # the gateway retries the CSMS at least every second
 
 
 @pytest.fixture
 def meter_sim():
-    s = Sim(extra_args=("--meter", "SDM630", "--setting", "meter=" + METER))
+    s = Sim(extra_args=FAST_METER_ARGS)
     s.control("set_ev", response_ms=200)
     yield s
     s.stop()

@@ -19,6 +19,7 @@ TC_K_39: an unconstrained period is reported as the station's own limit, the EVS
 import time
 
 from ocpp.v201 import call
+from ocpp16_fixture import duties_until_drawing as _duties_until_drawing
 from ocpp16_fixture import duty
 
 from gateway.smart.model import format_time as _iso
@@ -126,19 +127,6 @@ def _charging(csms, sim, start_gateway, config=None):
     tx_id = _started(csms)["transactionInfo"]["transactionId"]
     sim.wait(lambda s: s["draw_ma"] > 0 and s["duty_permille"] == FREE_DUTY, 10, "charging")
     return g, tx_id
-
-
-def _duties_until_drawing(sim, timeout_s=15):
-    """Every pilot duty the sim shows (~20 ms apart) until its EV draws current."""
-    out = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        st = sim.status()
-        out.append(st["duty_permille"])
-        if st["draw_ma"] > 0:
-            return out
-        time.sleep(0.02)
-    raise AssertionError("the EV did not draw within %d s; duties %s" % (timeout_s, out))
 
 
 def _offers(trace):

@@ -17,7 +17,7 @@ import time
 import warnings
 
 import pytest
-from ocpp16_fixture import REPO, Gateway
+from ocpp16_fixture import REPO
 
 from gateway import cli
 from gateway.security import PASSWORD_FILE, PASSWORD_RE
@@ -79,20 +79,10 @@ def password_file(tmp_path):
 
 
 @pytest.fixture
-def secure(tmp_path, sim):
+def secure(start_gateway, sim):
     """secure(csms, *security args, state=...) -> a started Gateway; stopped after."""
-    started = []
-
-    def start(csms, *args, state=None):
-        g = Gateway(csms.url, [sim.link_url], state or tmp_path / "state", extra_args=args,
-                    ocpp=getattr(csms, "OCPP_VERSION", "1.6"))
-        started.append(g)
-        return g
-
-    yield start
-    for g in started:
-        g.stop()
-        print(g.log_text()[-3000:])
+    return lambda csms, *args, state=None: start_gateway(csms, sim, extra_args=args,
+                                                         state=state)
 
 
 CSMS = {"1.6": Csms16, "2.0.1": Csms201}

@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from ocpp.v16 import call as call16
 from ocpp.v201 import call
-from ocpp16_fixture import Gateway
 
 from gateway.security_log import SecurityLog
 from gateway.station_certificate import DIR, KEY, PENDING_KEY
@@ -46,18 +45,9 @@ def pki(tmp_path):
 
 
 @pytest.fixture
-def stations(tmp_path, sim):
-    started = []
-
-    def start(csms, *args, ocpp="2.0.1"):
-        g = Gateway(csms.url, [sim.link_url], tmp_path / "state", extra_args=args, ocpp=ocpp)
-        started.append(g)
-        return g
-
-    yield start
-    for g in started:
-        g.stop()
-        print(g.log_text()[-3000:])
+def stations(start_gateway, sim):
+    """stations(csms, *security args) -> a started Gateway of the CSMS's OCPP version."""
+    return lambda csms, *args: start_gateway(csms, sim, extra_args=args)
 
 
 def _profile3(pki, cert="client.pem", key="client.key"):
@@ -137,7 +127,7 @@ def test_whitepaper_1_6_extended_trigger_sign_certificate(stations, tmp_path, pk
     ExtendedTriggerMessage is NotImplemented."""
     csms = Csms16().start()
     try:
-        stations(csms, ocpp="1.6")
+        stations(csms)
         csms.wait_for("BootNotification", 30)
         r = csms.request(call16.ExtendedTriggerMessage(
             requested_message="SignChargePointCertificate"))
